@@ -1,0 +1,5 @@
+"""``python -m unlearnbench``."""
+
+from unlearnbench.cli import main
+
+raise SystemExit(main())

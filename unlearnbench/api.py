@@ -1,0 +1,262 @@
+"""The contracts between unlearnbench and its plugins.
+
+Everything a plugin author touches lives here: the :class:`Method`, :class:`Metric`, :class:`Dataset`
+and :class:`ModelFactory` protocols, the data containers (:class:`RawDataset`, :class:`Splits`,
+:class:`ModelOutputs`) and the two context objects handed to plugins (:class:`UnlearnContext`,
+:class:`EvalContext`). A context is one object per call, never a long argument list, so the contract
+can grow without breaking plugins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from unlearnbench.data.pipeline import TensorData
+    from unlearnbench.training import Recipe, TrainStats
+
+#: The split names every model is evaluated on, in this order.
+SPLIT_NAMES: tuple[str, ...] = ("forget", "retain", "test", "val")
+
+#: What a metric may declare in ``needs``.
+NEED_KINDS: frozenset[str] = frozenset({"outputs", "oracle_outputs", "original_outputs", "model", "data"})
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(description, completed, total)``; reporters turn it into progress bars."""
+
+
+@dataclass(frozen=True)
+class RawDataset:
+    """A whole dataset as uint8 images (N, C, H, W) and int64 labels, before any split.
+
+    ``x_heldout``/``y_heldout`` is the official test set; the bench splits it into test and validation
+    halves. ``mean``/``std`` are the per-channel normalisation constants in [0, 1] units.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_heldout: torch.Tensor
+    y_heldout: torch.Tensor
+    num_classes: int
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    #: Augmentation used while training base and oracle models: padding of the random crop
+    #: (0 disables it) and whether a horizontal flip is label-preserving for this data.
+    crop_padding: int = 4
+    hflip: bool = True
+    #: Where the data came from (file path, "sklearn.datasets.load_digits", ...), for the report.
+    source: str = ""
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[-1])
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Index tensors of one experiment's splits; stored as indices so they are cheap and hashable.
+
+    ``forget`` and ``retain`` index into the training set, ``test`` and ``val`` into the held-out set.
+    """
+
+    forget: np.ndarray
+    retain: np.ndarray
+    test: np.ndarray
+    val: np.ndarray
+    #: The forget specification that produced this split, e.g. ``"0.1"`` or ``"class:3"``.
+    forget_spec: str = "0.1"
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """Per-example logits of one model on every split (float32 arrays of shape [n, classes])."""
+
+    logits: Mapping[str, np.ndarray]
+
+    def __getitem__(self, split: str) -> np.ndarray:
+        return self.logits[split]
+
+
+@dataclass
+class UnlearnContext:
+    """Everything a method's ``unlearn`` may use; one instance per (item, replicate seed).
+
+    Data splits are :class:`~unlearnbench.data.pipeline.TensorData` (uint8 images on ``device``, batched
+    normalisation and optional augmentation). ``original`` is a frozen copy of the original model that a
+    method may distil from but must not modify.
+    """
+
+    params: dict[str, Any]
+    seed: int
+    device: torch.device
+    retain: TensorData
+    forget: TensorData
+    val: TensorData
+    original: nn.Module
+    num_classes: int
+    recipe: Recipe
+    #: Builds a freshly initialised model of the run's architecture (for retraining from scratch).
+    new_model: Callable[[], nn.Module]
+    #: Returns the cached oracle (retrained) model for this replicate seed, training it if needed.
+    oracle_model: Callable[[], nn.Module]
+    #: Called with (description, completed, total) to report progress.
+    progress: ProgressCallback | None = None
+    #: Soft time budget in seconds (None: unlimited). Methods with an iteration loop should respect it.
+    time_budget: float | None = None
+    #: A method that reuses a cached artifact sets this to the real cost (seconds) it stands for,
+    #: e.g. ``retrain`` charges the oracle's training time. ``None``: the measured wall time counts.
+    charged_seconds: float | None = None
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU ``torch.Generator`` seeded from this replicate's seed (plus ``offset``)."""
+        import torch
+
+        g = torch.Generator()
+        g.manual_seed(int(self.seed) * 1_000_003 + offset)
+        return g
+
+    def train(
+        self,
+        model: nn.Module,
+        data: TensorData,
+        recipe: Recipe | None = None,
+        **overrides: Any,
+    ) -> TrainStats:
+        """Train ``model`` in place with the bench's one training loop (see :mod:`unlearnbench.training`).
+
+        ``overrides`` replace fields of ``recipe`` (default: the run's recipe), e.g.
+        ``ctx.train(model, ctx.retain, epochs=5, lr=0.01, augment=False)``.
+        """
+        from unlearnbench.training import train
+
+        base = recipe if recipe is not None else self.recipe
+        final = dataclasses.replace(base, **overrides) if overrides else base
+        return train(model, data, final, seed=self.seed, device=self.device, progress=self.progress)
+
+
+@dataclass
+class EvalContext:
+    """Everything a metric's ``compute`` may use.
+
+    For a per-model metric (``scope = "model"``) ``outputs`` is the evaluated model's outputs and
+    ``replicates`` is ``[outputs]``. For a population metric (``scope = "population"``) ``replicates``
+    holds the outputs of all S replicates of the item and ``outputs`` is the first of them.
+    ``oracle_outputs`` always holds the R retrained models' outputs, ``original_outputs`` the original's.
+    """
+
+    outputs: ModelOutputs
+    replicates: Sequence[ModelOutputs]
+    oracle_outputs: Sequence[ModelOutputs]
+    original_outputs: ModelOutputs
+    labels: Mapping[str, np.ndarray]
+    num_classes: int
+    seed: int
+    #: Wall seconds of the unlearning call (or the charged cost), per replicate.
+    unlearn_seconds: Sequence[float]
+    #: Wall seconds of training each oracle from scratch.
+    oracle_seconds: Sequence[float]
+    #: The evaluated model, only when the metric declares ``"model"`` in ``needs``.
+    model: nn.Module | None = None
+    #: The run's data splits, only when the metric declares ``"data"`` in ``needs``.
+    data: Mapping[str, TensorData] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def losses(self, split: str, outputs: ModelOutputs | None = None) -> np.ndarray:
+        """Per-example cross-entropy (natural log) of ``outputs`` (default: this model) on ``split``."""
+        from unlearnbench.metrics._functional import cross_entropy
+
+        chosen = self.outputs if outputs is None else outputs
+        return cross_entropy(chosen[split], self.labels[split])
+
+
+MetricValue = float | Mapping[str, float]
+
+
+@runtime_checkable
+class Method(Protocol):
+    """An unlearning method: a class with these attributes, instantiated with no arguments.
+
+    ``defaults`` are the paper's hyperparameters; ``grid`` is either a mapping of parameter → values
+    (the cartesian product is taken) or a sequence of explicit parameter dicts; each point becomes one
+    item, ``name[key=value,...]``. ``unlearn`` receives a fresh copy of the original model and returns
+    the unlearned model (it may modify and return the same object).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> nn.Module: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """A metric: ``compute`` returns one float, or a mapping of column name → float.
+
+    ``higher_is_better`` is a bool (or a mapping per column; None where no direction applies).
+    ``scope`` is ``"model"`` (computed per replicate seed, summarised as mean ± 95 % CI) or
+    ``"population"`` (computed once from all replicates and all oracles). ``needs`` is a subset of
+    :data:`NEED_KINDS`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def compute(self, ctx: EvalContext) -> MetricValue: ...
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A dataset source: ``load(cache_dir, **options) -> RawDataset``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def load(self, cache_dir: str, **options: Any) -> RawDataset: ...
+
+
+@runtime_checkable
+class ModelFactory(Protocol):
+    """An architecture: ``build(num_classes, in_channels, image_size) -> nn.Module``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def build(self, num_classes: int, in_channels: int, image_size: int) -> nn.Module: ...
+
+
+MetricScope = Literal["model", "population"]
+
+
+def metric_scope(metric: object) -> MetricScope:
+    """The declared scope of a metric (default ``"model"``)."""
+    scope = getattr(metric, "scope", "model")
+    return "population" if scope == "population" else "model"
+
+
+def metric_needs(metric: object) -> frozenset[str]:
+    """The declared needs of a metric (default: its own outputs)."""
+    return frozenset(getattr(metric, "needs", ("outputs",)))
+
+
+def higher_is_better(metric: object, column: str) -> bool | None:
+    """Direction of one column of a metric (``None``: not ranked)."""
+    hib = getattr(metric, "higher_is_better", None)
+    if isinstance(hib, Mapping):
+        value = hib.get(column)
+        return None if value is None else bool(value)
+    return None if hib is None else bool(hib)
