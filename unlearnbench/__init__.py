@@ -17,7 +17,7 @@ from unlearnbench.api import (
     Splits,
     UnlearnContext,
 )
-from unlearnbench.errors import ExitCode, PluginError, UsageError
+from unlearnbench.errors import ExitCode, MetricNotApplicable, PluginError, UsageError
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.results import ItemResult, RunResults, Summary
 
@@ -30,6 +30,7 @@ __all__ = [
     "ItemResult",
     "Method",
     "Metric",
+    "MetricNotApplicable",
     "ModelFactory",
     "ModelOutputs",
     "PluginError",

@@ -82,6 +82,8 @@ class ItemResult:
     errors: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
     skip_reason: str = ""
+    #: Per metric name: why it does not apply to this run (shown as "n/a", not an error).
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_reference(self) -> bool:
@@ -280,6 +282,7 @@ def _item_from_dict(d: Mapping[str, Any]) -> ItemResult:
         errors={str(k): str(v) for k, v in d.get("errors", {}).items()},
         duration=float(d.get("duration", 0.0)),
         skip_reason=str(d.get("skip_reason", "")),
+        notes={str(k): str(v) for k, v in d.get("notes", {}).items()},
     )
 
 

@@ -1,0 +1,188 @@
+"""The command line end to end on tiny data: exit codes, outputs, the cache, local plugins, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from unlearnbench.cli import main
+from unlearnbench.results import load
+
+FAKE = ["run", "--preset", "fake", "-q"]
+
+RAISING_PLUGIN = '''
+from unlearnbench import hookimpl
+
+
+class Explodes:
+    name = "explodes"
+    description = "Raises inside unlearn (test plugin)"
+
+    def unlearn(self, model, ctx):
+        raise RuntimeError("kaboom")
+
+
+class Identity:
+    name = "identity_plugin"
+    description = "Returns the model unchanged (test plugin)"
+
+    def unlearn(self, model, ctx):
+        return model
+
+
+@hookimpl
+def unlearnbench_add_methods():
+    return [Explodes, Identity]
+'''
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_fake_run_writes_results_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli([*FAKE, "--method", "finetune[epochs=1,lr=0.01]", "--output-dir", "out"], capsys)
+    assert code == 0, out + err
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"=+ 3 passed in \d+\.\ds =+", last), last
+    results = load(tmp_path / "out" / "results.json")
+    assert [i.item_id for i in results.items] == ["original", "retrain", "finetune[epochs=1,lr=0.01]"]
+    assert results.seeds == (0, 1) and results.oracle_seeds == (0, 1)
+    assert results.versions["torch"] and results.git_commit and results.device.startswith("cpu")
+    assert results.config["dataset"] == "fake"
+    for item in results.items:
+        assert item.outcome == "passed"
+        assert {"accuracy.RA", "accuracy.TA", "simple_mia", "runtime.seconds"} <= set(item.summary)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "finetune[epochs=1,lr=0.01]" in html
+
+
+def test_second_identical_run_trains_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [*FAKE, "--method", "finetune[epochs=1,lr=0.001]", "--cache-dir", str(tmp_path / "c")]
+    assert run_cli([*args, "--output-dir", "first"], capsys)[0] == 0
+    import unlearnbench.runner as runner
+
+    def no_training(*_: object, **__: object) -> None:
+        raise AssertionError("a warm run must not train")
+
+    monkeypatch.setattr(runner, "train", no_training)
+    monkeypatch.setattr(runner, "_unlearn_once", no_training)
+    code, out, err = run_cli([*args, "--output-dir", "second"], capsys)
+    assert code == 0, out + err
+    first, second = load(tmp_path / "first/results.json"), load(tmp_path / "second/results.json")
+    assert all(s.cached for item in second.items for s in item.seeds)
+    for a, b in zip(first.items, second.items):
+        assert a.summary["accuracy.RA"] == b.summary["accuracy.RA"]
+        assert a.summary["simple_mia"] == b.summary["simple_mia"]
+
+
+def test_local_plugin_becomes_a_row_and_errors_are_isolated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "mine.py").write_text(RAISING_PLUGIN)
+    code, out, _ = run_cli(["list", "methods"], capsys)
+    assert code == 0 and "identity_plugin" in out and "explodes" in out
+    code, out, err = run_cli([*FAKE, "--method", "explodes", "--method", "identity_plugin", "--output-dir", "o"],
+                             capsys)  # fmt: skip
+    assert code == 1, out + err
+    assert re.search(r"=+ 3 passed, 1 failed in", out.strip().splitlines()[-1])
+    results = load(tmp_path / "o" / "results.json")
+    failed = results.item("explodes")
+    assert failed.outcome == "failed" and "kaboom" in failed.errors["unlearn"]
+    assert results.item("identity_plugin").outcome == "passed"
+
+
+def test_exitfirst_stops_after_first_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "mine.py").write_text(RAISING_PLUGIN)
+    code, _, _ = run_cli([*FAKE, "--method", "explodes", "--method", "identity_plugin", "-x", "--output-dir", "o"],
+                         capsys)  # fmt: skip
+    assert code == 1
+    ids = [i.item_id for i in load(tmp_path / "o" / "results.json").items]
+    assert "explodes" in ids and "identity_plugin" not in ids
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--method", "finetun"], "unknown method 'finetun'. Did you mean: finetune?"),
+        (["run", "--dataset", "digitz"], "unknown dataset 'digitz'. Did you mean: digits?"),
+        (["run", "--model", "resnet19"], "unknown model 'resnet19'. Did you mean: resnet18"),
+        (["run", "--metric", "acuracy"], "unknown metric 'acuracy'. Did you mean: accuracy?"),
+        (["run", "--preset", "fak"], "unknown preset 'fak'. Did you mean: fake?"),
+        (["run", "--seeds", "0"], "--seeds must be at least 1"),
+        (["run", "--forget", "1.5", "--preset", "fake"], "forget"),
+        (["run", "--device", "tpu"], "Invalid value for '--device'"),
+        (["run", "-p", "no_such_module_zz"], "could not import -p plugin no_such_module_zz"),
+        (["report", "missing.json"], "cannot read missing.json"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_line_exit_4(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(args, capsys)
+    assert code == 4, out + err
+    assert message in err
+    assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_output_dir_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "taken").write_text("x")
+    code, _, err = run_cli([*FAKE, "--output-dir", "taken"], capsys)
+    assert code == 4 and "is not a directory" in err
+
+
+def test_collect_only_lists_items(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["run", "--collect-only", "--method", "finetune"], capsys)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[:2] == ["original", "retrain"]
+    assert "finetune[epochs=25,lr=0.1]" in lines
+    assert lines[-1] == "7 items collected"
+
+
+def test_keyword_that_selects_nothing_exits_5(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["run", "--preset", "fake", "-k", "nothing_matches_this"], capsys)
+    assert code == 5 and "no methods collected" in out
+
+
+def test_report_rerenders_from_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli([*FAKE, "--method", "finetune[epochs=1,lr=0.01]", "--output-dir", "r"], capsys)[0] == 0
+    (tmp_path / "r" / "report.html").unlink()
+    code, out, _ = run_cli(["report", "r/results.json"], capsys)
+    assert code == 0 and (tmp_path / "r" / "report.html").is_file()
+    assert "finetune[epochs=1,lr=0.01]" in out
+
+
+def test_report_refuses_other_versions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.json").write_text(json.dumps({"schema_version": 99}))
+    code, _, err = run_cli(["report", "bad.json"], capsys)
+    assert code == 4 and "schema version 99" in err
+
+
+def test_version_and_module_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and "unlearnbench" in out
+
+
+@pytest.mark.slow
+def test_digits_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(
+        ["run", "--seeds", "2", "--oracles", "2", "--method", "finetune[epochs=2,lr=0.01]", "--output-dir", "d"],
+        capsys,
+    )
+    assert code == 0, out + err
+    results = load(tmp_path / "d" / "results.json")
+    original, retrain = results.item("original"), results.item("retrain")
+    assert results.dataset["name"] == "digits"
+    assert original.summary["accuracy.TA"].mean > 0.9
+    assert original.summary["accuracy.FA"].mean > retrain.summary["accuracy.FA"].mean

@@ -1,0 +1,241 @@
+"""The command line (click): ``run``, ``list``, ``plugins``, ``report``. A thin layer over the session.
+
+:func:`main` is the single error boundary for users: bad input prints one red line and exits 4; a bug in
+unlearnbench prints ``INTERNALERROR`` with the traceback and exits 3; Ctrl-C exits 2.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from unlearnbench import __version__
+from unlearnbench.errors import ExitCode, UsageError
+
+LIST_KINDS = ("methods", "metrics", "datasets", "models", "plugins", "presets")
+
+
+def _parse_key_values(values: tuple[str, ...], option: str) -> dict[str, Any]:
+    from unlearnbench.selection import parse_value
+
+    out: dict[str, Any] = {}
+    for text in values:
+        if "=" not in text:
+            raise UsageError(f"{option} expects KEY=VALUE, got {text!r}")
+        key, value = text.split("=", 1)
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def _load(cli_plugins: tuple[str, ...], plugins_dir: str | None, config_file: str | None) -> tuple[Any, Any, Any]:
+    """Read the config file's plugin options, build the plugin manager and the registry."""
+    from unlearnbench.config import find_config_file, read_config_file
+    from unlearnbench.plugins import build_plugin_manager
+    from unlearnbench.registry import build_registry
+
+    path = Path(config_file) if config_file else find_config_file(Path.cwd())
+    if config_file and not Path(config_file).is_file():
+        raise UsageError(f"config file {config_file} does not exist")
+    file_opts = read_config_file(path) if path is not None else {}
+    plugin_names = tuple(file_opts.get("plugins", ())) + tuple(cli_plugins)
+    directory = plugins_dir or file_opts.get("plugins_dir")
+    plugins = build_plugin_manager(plugin_names, Path(directory) if directory else None)
+    return plugins, build_registry(plugins), path
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="unlearnbench")
+def cli() -> None:
+    """unlearnbench: every unlearning method against every metric, with one command."""
+
+
+@cli.command()
+@click.option("--dataset", help="Dataset plugin name (default: digits, embedded).")
+@click.option("--data-path", type=click.Path(dir_okay=False), help="Local data file for the dataset (.npz).")
+@click.option("--dataset-option", "dataset_option", multiple=True, metavar="KEY=VALUE",
+              help="Option passed to the dataset loader (repeatable).")
+@click.option("--model", help="Model architecture (default: the dataset's).")
+@click.option("--forget", help="Forget set: a random fraction (default 0.1) or class:N[,M].")
+@click.option("--seeds", type=int, help="Unlearning replicate seeds S.")
+@click.option("--oracles", type=int, help="Retrained oracle models R.")
+@click.option("--epochs", type=int, help="Epochs for the original and oracle models (default: per dataset).")
+@click.option("--method", "methods", multiple=True, metavar="PATTERN",
+              help="Methods or items to run: fnmatch patterns or name[key=value,...] (repeatable).")
+@click.option("-k", "keyword", metavar="EXPR", help="Select items by a boolean substring expression.")
+@click.option("--metric", "metrics", multiple=True, metavar="PATTERN", help="Metrics to compute (repeatable).")
+@click.option("--collect-only", is_flag=True, default=None, help="List the collected items and stop.")
+@click.option("-x", "exitfirst", is_flag=True, help="Stop after the first failed item.")
+@click.option("--maxfail", type=int, help="Stop after N failed items.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache directory.")
+@click.option("--no-cache", is_flag=True, default=None, help="Neither read nor write the cache.")
+@click.option("--output-dir", type=click.Path(), help="Output directory (default: reports/<run-id>/).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device (default: auto).")
+@click.option("--time-budget", type=float, help="Soft time budget per unlearning call, in seconds.")
+@click.option("-v", "--verbose", count=True, help="More output.")
+@click.option("-q", "--quiet", count=True, help="Less output.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.option("--preset", help="A named preset of options.")
+@click.option("-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one.")
+@click.option("--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins).")
+def run(**opts: Any) -> int:
+    """Run every selected method against every selected metric."""
+    from unlearnbench.config import resolve_config
+    from unlearnbench.reporting.terminal import TerminalReporter
+    from unlearnbench.results import REFERENCE_METHODS
+    from unlearnbench.session import Session
+
+    plugins, registry, path = _load(opts["plugins"], opts["plugins_dir"], opts["config_file"])
+    dataset_options = _parse_key_values(opts["dataset_option"], "--dataset-option")
+    if opts["data_path"]:
+        dataset_options["path"] = opts["data_path"]
+    cli_options: dict[str, Any] = {
+        key: opts[key]
+        for key in ("dataset", "model", "forget", "seeds", "oracles", "epochs", "keyword", "collect_only",
+                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail")
+    }  # fmt: skip
+    if opts["exitfirst"]:
+        cli_options["maxfail"] = 1
+    if opts["methods"]:
+        cli_options["methods"] = tuple(opts["methods"])
+    if opts["metrics"]:
+        cli_options["metrics"] = tuple(opts["metrics"])
+    if dataset_options:
+        cli_options["dataset_options"] = dataset_options
+    verbosity = opts["verbose"] - opts["quiet"]
+    if verbosity:
+        cli_options["verbosity"] = verbosity
+    config, _ = resolve_config(cli_options, registry.presets, Path(opts["config_file"]) if opts["config_file"]
+                               else path)  # fmt: skip
+    reporter = TerminalReporter(verbosity=config.verbosity)
+    plugins.manager.register(reporter, name="terminalreporter")
+    plugins.manager.hook.unlearnbench_configure(config=config, pluginmanager=plugins.manager)
+    command = shlex.join(["unlearnbench", *sys.argv[1:]]) if sys.argv else "unlearnbench run"
+    session = Session(config, plugins, registry, reporter=reporter, command=command)
+    items = session.collect()
+    if config.collect_only:
+        for item in items:
+            reporter.line(item.item_id)
+        reporter.line(f"{len(items)} items collected", style="bold")
+        return int(ExitCode.OK if items else ExitCode.NO_ITEMS_COLLECTED)
+    selected = [i for i in items if i.method not in REFERENCE_METHODS or i.params]
+    if not items or ((config.methods or config.keyword) and not selected):
+        reporter.line("no methods collected", style="yellow")
+        return int(ExitCode.NO_ITEMS_COLLECTED)
+    reporter.section("unlearnbench session starts")
+    reporter.header(_header_lines(config, len(items)))
+    try:
+        _, exit_code = session.run()
+    finally:
+        reporter.close()
+    return int(exit_code)
+
+
+def _header_lines(config: Any, n_items: int) -> list[str]:
+    import platform
+
+    import torch
+
+    return [
+        f"platform {platform.system().lower()} -- Python {platform.python_version()}, torch {torch.__version__}, "
+        f"unlearnbench {__version__}",
+        f"dataset: {config.dataset}, model: {config.model or 'dataset default'}, forget: {config.forget}, "
+        f"seeds: {config.seeds}, oracles: {config.oracles}, device: {config.device}",
+        f"collected {n_items} items",
+    ]
+
+
+@cli.command(name="list")
+@click.argument("kind", type=click.Choice(LIST_KINDS), default="methods")
+@click.option("-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one.")
+@click.option("--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins).")
+def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
+    """List registered methods, metrics, datasets, models, plugins or presets."""
+    from unlearnbench.reporting.terminal import print_listing
+
+    plugin_set, registry, _ = _load(plugins, plugins_dir, None)
+    if kind == "plugins":
+        return _print_plugins(plugin_set)
+    if kind == "presets":
+        rows = [(name, ", ".join(f"{k}={v}" for k, v in opts.items()), "") for name, opts in
+                sorted(registry.presets.items())]  # fmt: skip
+        print_listing("presets", ("name", "options", ""), rows)
+        return 0
+    entries = registry.of_kind(kind[:-1])
+    rows = [(e.name, e.description, f"{e.origin}: {e.location}") for e in entries.values()]
+    print_listing(kind, ("name", "description", "from"), rows)
+    return 0
+
+
+def _print_plugins(plugin_set: Any) -> int:
+    from unlearnbench.reporting.terminal import print_listing
+
+    rows = [
+        (info.name, f"{info.origin} {info.version}".strip(), f"{info.location}  [{', '.join(info.hooks)}]")
+        for info in plugin_set.infos.values()
+    ]
+    print_listing("plugins", ("name", "origin / version", "location and hooks"), rows)
+    return 0
+
+
+@cli.command()
+@click.option("-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one.")
+@click.option("--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins).")
+def plugins(plugins: tuple[str, ...], plugins_dir: str | None) -> int:
+    """List every plugin with its version, origin and the hooks it implements."""
+    plugin_set, _, _ = _load(plugins, plugins_dir, None)
+    return _print_plugins(plugin_set)
+
+
+@cli.command()
+@click.argument("results_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default: beside the JSON).")
+def report(results_file: str, output: str | None) -> int:
+    """Re-render the table and the HTML report from a results.json, without re-running anything."""
+    from unlearnbench.reporting.html import write_html
+    from unlearnbench.reporting.terminal import TerminalReporter
+    from unlearnbench.results import ResultsFormatError, load
+
+    try:
+        results = load(results_file)
+    except ResultsFormatError as exc:
+        raise UsageError(str(exc)) from None
+    target = Path(output) if output else Path(results_file).with_name("report.html")
+    write_html(results, target)
+    reporter = TerminalReporter()
+    reporter.print_results(results)
+    reporter.line(f"report written to {target}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: returns the exit code (see :class:`unlearnbench.errors.ExitCode`)."""
+    from unlearnbench.reporting.terminal import print_error
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="unlearnbench", standalone_mode=False)
+    except UsageError as exc:
+        print_error(f"ERROR: {exc}")
+        return int(ExitCode.USAGE_ERROR)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        print_error(f"ERROR: {exc.format_message()}")
+        return int(ExitCode.USAGE_ERROR)
+    except click.exceptions.Abort:
+        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+    except Exception:
+        sys.stderr.write("INTERNALERROR " + traceback.format_exc().replace("\n", "\nINTERNALERROR ") + "\n")
+        return int(ExitCode.INTERNAL_ERROR)
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

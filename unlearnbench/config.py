@@ -1,0 +1,223 @@
+"""Run options: defaults < preset < config file < command line.
+
+The config file is TOML: ``--config FILE``, else ``unlearnbench.toml`` in the working directory, else the
+``[tool.unlearnbench]`` table of ``./pyproject.toml``. Its keys are the fields of :class:`Config` (see
+``docs/configuration.md``); an unknown key or a wrongly typed value is a usage error naming the key and file.
+Presets are named bundles of the same keys (built-in ones below; plugins add more through
+``unlearnbench_add_presets``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unlearnbench.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every option of a run, resolved."""
+
+    dataset: str = "digits"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None  # None: the dataset's default model
+    forget: str = "0.1"
+    seeds: int = 3
+    oracles: int = 4
+    split_seed: int = 42
+    base_seed: int = 0
+    epochs: int | None = None  # None: the dataset's default epochs for base and oracle training
+    methods: tuple[str, ...] = ()
+    keyword: str | None = None
+    metrics: tuple[str, ...] = ()
+    #: Per-method overrides: {"finetune": {"defaults": {...}, "grid": [...]}}.
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    collect_only: bool = False
+    maxfail: int = 0  # 0: never stop early
+    cache_dir: str | None = None
+    no_cache: bool = False
+    output_dir: str | None = None
+    device: str = "auto"
+    verbosity: int = 0
+    plugins: tuple[str, ...] = ()
+    plugins_dir: str | None = None
+    preset: str | None = None
+    time_budget: float | None = None
+    eval_batch_size: int = 1024
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    def experiment_dict(self) -> dict[str, Any]:
+        """The options that change numbers (not output locations, verbosity or selection)."""
+        ignored = {
+            "collect_only", "maxfail", "cache_dir", "no_cache", "output_dir", "verbosity",
+            "plugins_dir", "preset", "keyword", "methods", "metrics",
+        }  # fmt: skip
+        return {k: v for k, v in self.to_dict().items() if k not in ignored}
+
+    def config_hash(self) -> str:
+        """sha256 (first 16 hex digits) of :meth:`experiment_dict`, canonical JSON."""
+        text = json.dumps(self.experiment_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+CONFIG_FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Config)}
+
+#: Built-in presets. ``default`` is what ``unlearnbench run`` does with no options.
+BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {"dataset": "digits"},
+    "fake": {"dataset": "fake", "seeds": 3, "oracles": 6},
+}
+
+_INT_FIELDS = {"seeds", "oracles", "split_seed", "base_seed", "epochs", "maxfail", "verbosity", "eval_batch_size"}
+_STR_FIELDS = {"dataset", "model", "forget", "keyword", "cache_dir", "output_dir", "device", "plugins_dir", "preset"}
+_BOOL_FIELDS = {"collect_only", "no_cache"}
+_TUPLE_FIELDS = {"methods", "metrics", "plugins"}
+_DICT_FIELDS = {"dataset_options", "method_options"}
+
+
+def _check_value(key: str, value: Any, source: str) -> Any:
+    """Validate one option's type; returns the normalised value."""
+    def bad(expected: str) -> UsageError:
+        return UsageError(f"{source}: option {key!r} must be {expected}, got {value!r}")
+
+    if key in _INT_FIELDS:
+        if key == "epochs" and value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if key in _STR_FIELDS:
+        if value is None and key not in ("dataset", "forget", "device"):
+            return None
+        if isinstance(value, (int, float)) and key == "forget" and not isinstance(value, bool):
+            return repr(float(value))
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if key in _BOOL_FIELDS:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if key in _TUPLE_FIELDS:
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return tuple(value)
+    if key in _DICT_FIELDS:
+        if not isinstance(value, Mapping):
+            raise bad("a table")
+        return dict(value)
+    if key == "time_budget":
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise bad("a positive number of seconds")
+        return float(value)
+    raise UsageError(f"{source}: unknown option {key!r}")  # pragma: no cover
+
+
+def validate_options(options: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check keys and types of a mapping of options (from TOML, a preset or the CLI)."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in CONFIG_FIELDS:
+            from unlearnbench.selection import did_you_mean
+
+            hint = did_you_mean(key, CONFIG_FIELDS)
+            raise UsageError(f"{source}: unknown option {key!r}{hint}")
+        out[key] = _check_value(key, value, source)
+    return out
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Options from a TOML file (``[tool.unlearnbench]`` for pyproject.toml, else the top level)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: malformed TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("unlearnbench", {})
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}: [tool.unlearnbench] must be a table")
+    return validate_options(data, str(path))
+
+
+def find_config_file(cwd: Path) -> Path | None:
+    """``unlearnbench.toml`` or a pyproject.toml with a ``[tool.unlearnbench]`` table in ``cwd``."""
+    own = cwd / "unlearnbench.toml"
+    if own.is_file():
+        return own
+    pyproject = cwd / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
+        if "unlearnbench" in data.get("tool", {}):
+            return pyproject
+    return None
+
+
+def resolve_config(
+    cli_options: Mapping[str, Any],
+    presets: Mapping[str, Mapping[str, Any]],
+    config_path: Path | None = None,
+    cwd: Path | None = None,
+) -> tuple[Config, Path | None]:
+    """Merge defaults < preset < config file < CLI. Returns the config and the file used (if any)."""
+    cli = validate_options({k: v for k, v in cli_options.items() if v is not None}, "command line")
+    path = config_path if config_path is not None else find_config_file(cwd or Path.cwd())
+    if config_path is not None and not config_path.is_file():
+        raise UsageError(f"config file {config_path} does not exist")
+    file_opts = read_config_file(path) if path is not None else {}
+    preset_name = cli.get("preset") or file_opts.get("preset")
+    preset_opts: dict[str, Any] = {}
+    if preset_name:
+        if preset_name not in presets:
+            from unlearnbench.selection import did_you_mean
+
+            raise UsageError(f"unknown preset {preset_name!r}{did_you_mean(preset_name, presets)}")
+        preset_opts = validate_options(presets[preset_name], f"preset {preset_name!r}")
+    merged: dict[str, Any] = {**preset_opts, **file_opts, **cli}
+    for key in _DICT_FIELDS:  # tables merge key by key, so the command line refines a preset
+        layers = [layer.get(key) for layer in (preset_opts, file_opts, cli) if layer.get(key)]
+        if layers:
+            merged[key] = {k: v for layer in layers for k, v in layer.items()}
+    if preset_name:
+        merged["preset"] = preset_name
+    config = Config(**merged)
+    check_config(config)
+    return config, path
+
+
+def check_config(config: Config) -> None:
+    """Range checks that do not need the plugins (names are checked at collection)."""
+    if config.seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {config.seeds}")
+    if config.oracles < 1:
+        raise UsageError(f"--oracles must be at least 1, got {config.oracles}")
+    if config.epochs is not None and config.epochs < 0:
+        raise UsageError(f"--epochs must be >= 0, got {config.epochs}")
+    if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):
+        raise UsageError(f"--device must be auto, cpu or cuda, got {config.device!r}")
+    if config.maxfail < 0:
+        raise UsageError(f"--maxfail must be >= 0, got {config.maxfail}")
+    if config.eval_batch_size < 1:
+        raise UsageError(f"eval_batch_size must be >= 1, got {config.eval_batch_size}")

@@ -1,0 +1,474 @@
+"""Forgetting quality F of the NeurIPS 2023 Machine Unlearning Challenge, and its metric plugin.
+
+F follows shared/docs/forgetting-quality.md (Triantafillou et al. 2024, "Are we making progress in
+unlearning?"): per forget example, attacks on the logit-scaled confidence try to tell N unlearned models
+from N retrained ones; the best attack gives ε, ε gives points (1, 1/2, 1/4, ... per 0.5), F is their mean.
+
+Rates are counts in sorted arrays (``searchsorted``) and ε is read from a table indexed by the two error
+counts. The ~400 × 400 interval attacks per example have left ends on one arithmetic lattice up to
+rounding: counts are taken on the lattice, and thresholds where rounding could decide a side are recounted.
+
+Choices the definition leaves open (each is tested): pools of different sizes score on the points scale of
+``N = min(N_unlearned, N_retrained)`` (the released code's N when the pools are equal); no kept threshold
+gives ε = 0 (no attack tells the groups apart); on equal ranges the negative group is the "narrow" one, as
+in the released code. Rates are exact float64 fractions (the released code averages float32 indicators).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from unlearnbench.api import EvalContext
+from unlearnbench.hookspec import hookimpl
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DELTA",
+    "EPSILON_CAP",
+    "ForgettingQuality",
+    "epsilon_points",
+    "epsilon_table",
+    "forgetting_quality",
+    "logit_scaled_confidence",
+    "max_epsilon",
+    "population_confidences",
+    "retrained_reference",
+]
+
+DELTA = 1e-5
+EPSILON_CAP = 50.0
+THRESHOLDS_PER_UNIT = 100
+BUFFER = 2.0
+NUM_LEFT = int(math.ceil(2 * BUFFER * THRESHOLDS_PER_UNIT))  # 400 left ends per right end
+PEAKINESS_RATIO = 0.01
+BUCKET_WIDTH = 0.5
+#: Seed of the fixed split of the retrained pool into two halves for :func:`retrained_reference`.
+REFERENCE_SEED = 0
+
+
+# --------------------------------------------------------------------------- confidences and points
+
+
+def logit_scaled_confidence(logits: Any, targets: Any) -> np.ndarray:
+    """log(p_y + 1e-45) − log(Σ_{j≠y} p_j + 1e-45) in float64, p = softmax(z − max z).
+
+    ``logits`` is [n, C] or [N, n, C] (N models); ``targets`` is [n]. Returns [n] or [N, n].
+    """
+    z = np.array(_to_numpy(logits), dtype=np.float64)
+    y = np.asarray(_to_numpy(targets))
+    if z.ndim not in (2, 3):
+        raise ValueError(f"logits must have shape [n, C] or [N, n, C], got {z.shape}")
+    if y.ndim != 1 or y.shape[0] != z.shape[-2]:
+        raise ValueError(f"targets must have shape [{z.shape[-2]}], got {y.shape}")
+    if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= z.shape[-1]):
+        raise ValueError(f"targets must be integers in [0, {z.shape[-1] - 1}]")
+    z -= z.max(axis=-1, keepdims=True)
+    probs = np.exp(z)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    index = np.broadcast_to(y[:, None], z.shape[:-1] + (1,))
+    p_true = np.take_along_axis(probs, index, axis=-1)[..., 0]
+    # The wrong-class mass is summed, not taken as 1 − p_y, which would round to 0 for confident models.
+    np.put_along_axis(probs, index, 0.0, axis=-1)
+    p_wrong = probs.sum(axis=-1)
+    result: np.ndarray = np.log(p_true + 1e-45) - np.log(p_wrong + 1e-45)
+    return result
+
+
+def max_epsilon(n_models: int) -> int:
+    """ceil(ln(N − 1)): ε at or above it scores 0 (0 for N ≤ 2, where no bucket exists)."""
+    if n_models <= 2:
+        return 0
+    return int(math.ceil(math.log(n_models - 1)))
+
+
+def epsilon_points(epsilons: np.ndarray, n_models: int) -> np.ndarray:
+    """Points per ε: 2^−k in bucket k = [0.5k, 0.5k + 0.5), 0 from max_ε(N) on."""
+    eps = np.asarray(epsilons, dtype=np.float64)
+    top = max_epsilon(n_models)
+    # 2ε is exact in binary, so floor(2ε) is the bucket without any rounding at the edges.
+    k = np.floor(eps / BUCKET_WIDTH)
+    result: np.ndarray = np.where(eps < top, np.exp2(-k), 0.0)
+    return result
+
+
+@functools.lru_cache(maxsize=16)
+def epsilon_table(n_pos: int, n_neg: int, delta: float = DELTA) -> np.ndarray:
+    """ε of an attack with FN false negatives and FP false positives: table[FN, FP], [n_pos+1, n_neg+1].
+
+    +inf where FN = FP = 0 (perfect separation), −inf where the attack is discarded (exactly one of them is
+    0) or ignored (both sides of the formula undefined); otherwise the formula with the undefined side left
+    out, clipped below at 0. The array is read-only and shared.
+    """
+    fnr = (np.arange(n_pos + 1, dtype=np.float64) / n_pos)[:, None]
+    fpr = (np.arange(n_neg + 1, dtype=np.float64) / n_neg)[None, :]
+    room_fp, room_fn = 1 - delta - fpr, 1 - delta - fnr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # A side whose log argument is not positive is undefined (−inf), so the maximum takes the other.
+        side1 = np.where(room_fp > 0, np.log(np.where(room_fp > 0, room_fp, 1.0)) - np.log(fnr), -np.inf)
+        side2 = np.where(room_fn > 0, np.log(np.where(room_fn > 0, room_fn, 1.0)) - np.log(fpr), -np.inf)
+    eps = np.maximum(side1, side2)
+    eps = np.where(eps == -np.inf, -np.inf, np.maximum(eps, 0.0))
+    zero_fn, zero_fp = fnr == 0, fpr == 0
+    eps = np.where(zero_fn ^ zero_fp, -np.inf, eps)
+    eps = np.where(zero_fn & zero_fp, np.inf, eps)
+    eps.setflags(write=False)
+    return eps
+
+
+@functools.lru_cache(maxsize=16)
+def ranked_table(n_pos: int, n_neg: int, delta: float = DELTA) -> tuple[np.ndarray, np.ndarray]:
+    """The ε table as ranks, flat and padded, with the sorted distinct ε values the ranks point into.
+
+    Index ``(n_pos − TP)·(2·n_neg + 1) + FP + n_neg``. Rows past n_pos (negative TP: an empty interval
+    counted by subtraction) and columns below n_neg (negative FP) rank as −inf, so ``K[right end] +
+    M[left end]`` needs no clamping; the last row is room for a sentinel. Ranks (int32) halve the memory
+    of float64 values and keep the maximum exact: ``values[ranks[i].max()]``.
+    """
+    stride = 2 * n_neg + 1
+    padded = np.full((2 * n_pos + 2, stride), -np.inf)
+    padded[: n_pos + 1, n_neg:] = epsilon_table(n_pos, n_neg, delta)
+    values, inverse = np.unique(padded.ravel(), return_inverse=True)
+    ranks = inverse.astype(np.int32 if values.size < 2**31 else np.int64).ravel()
+    ranks.setflags(write=False)
+    values.setflags(write=False)
+    return ranks, values
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def linspace_at(start: np.ndarray, stop: np.ndarray, num: int, index: np.ndarray) -> np.ndarray:
+    """Element ``index`` of ``np.linspace(start, stop, num)``, bit for bit, elementwise."""
+    start = np.asarray(start, dtype=np.float64)
+    stop = np.asarray(stop, dtype=np.float64)
+    i = np.asarray(index, dtype=np.float64)
+    if num == 1:
+        return start + 0.0 * i
+    delta = stop - start
+    step = delta / (num - 1)
+    with np.errstate(invalid="ignore"):
+        y = np.where(step == 0, i / (num - 1) * delta, i * step) + start
+    return np.where(i == num - 1, stop, y)
+
+
+def _lattice(n_right: int) -> tuple[int, int]:
+    """(a, b) with left end (k, j) at lattice point a·k + b·j, spacing (2·buffer / 399) / b."""
+    if n_right <= 1:
+        return 1, 1
+    g = math.gcd(NUM_LEFT - 1, n_right - 1)
+    return (NUM_LEFT - 1) // g, (n_right - 1) // g
+
+
+@functools.lru_cache(maxsize=8)
+def _lattice_index(n_right: int, a: int, b: int) -> np.ndarray:
+    """[n_right, NUM_LEFT] lattice index a·k + b·j of every left end (shared, read-only)."""
+    out = a * np.arange(n_right)[:, None] + b * np.arange(NUM_LEFT)[None, :]
+    out.setflags(write=False)
+    return out
+
+
+def _buffer(work: dict[tuple[str, int, str], np.ndarray], name: str, size: int, dtype: Any) -> np.ndarray:
+    """A scratch array reused across the examples of one call: fresh multi-megabyte arrays for every
+    example would cost page faults that dominate the 160k-element passes."""
+    key = (name, size, np.dtype(dtype).str)
+    if key not in work:
+        work[key] = np.empty(size, dtype=dtype)
+    return work[key]
+
+
+def _single_threshold_best(pos: np.ndarray, neg: np.ndarray, delta: float) -> float:
+    """Best ε of family A ("conf ≥ t"), pos/neg sorted; −inf when no threshold is kept."""
+    ranks, values = ranked_table(pos.size, neg.size, delta)
+    low, high = min(pos[0], neg[0]), max(pos[-1], neg[-1])
+    count = int(np.ceil((high - low) * THRESHOLDS_PER_UNIT))
+    if count == 0:
+        return -math.inf
+    t = np.linspace(low, high, count)
+    fn = np.searchsorted(pos, t, side="left")
+    fp = neg.size - np.searchsorted(neg, t, side="left")
+    return float(values[ranks[fn * (2 * neg.size + 1) + fp + neg.size].max()])
+
+
+def _interval_best(narrow: np.ndarray, wide: np.ndarray, delta: float, work: dict[Any, np.ndarray]) -> float:
+    """Best ε of family B ("l ≤ conf ≤ r", narrow group positive), both sorted; −inf when none kept."""
+    ranks, values = ranked_table(narrow.size, wide.size, delta)
+    n_p, n_n = narrow.size, wide.size
+    stride = 2 * n_n + 1
+    width = narrow[-1] - narrow[0]
+    low = (narrow[0] + width) - BUFFER
+    high = narrow[-1] + BUFFER
+    n_right = int(np.ceil((high - low) * THRESHOLDS_PER_UNIT))
+    if n_right == 0:
+        return -math.inf
+    right = np.linspace(low, high, n_right)
+    starts = (right - width) - BUFFER
+    stops = (right - width) + BUFFER
+    # K[k]: the right end's share of the flat table index; the left end adds P_l·stride − Q_l.
+    base_k = (n_p - np.searchsorted(narrow, right, side="right")) * stride
+    base_k += np.searchsorted(wide, right, side="right") + n_n
+    base_k = base_k.astype(ranks.dtype)
+
+    scale = 8.0 + max(abs(narrow[0]), abs(narrow[-1]), abs(wide[0]), abs(wide[-1]))
+    tol = 1e-9 * scale
+    a, b = _lattice(n_right)
+    spacing = 2 * BUFFER / (NUM_LEFT - 1) / b
+    if abs((high - low) - 2 * BUFFER) > tol or spacing <= 8 * tol:
+        # Magnitudes so large that the thresholds are no longer a lattice: count every one exactly.
+        k = np.repeat(np.arange(n_right), NUM_LEFT)
+        lefts = linspace_at(starts[k], stops[k], NUM_LEFT, np.tile(np.arange(NUM_LEFT), n_right))
+        return _exact_left_ends(narrow, wide, ranks, values, base_k[k], lefts, stride)
+
+    # Left end (k, j) is base + spacing·(a·k + b·j) up to rounding far below ``tol``. Count each group
+    # below every lattice point once; a confidence within ``tol`` of a lattice point is ambiguous, so the
+    # thresholds at that point are recounted exactly from their true values.
+    q_max = a * (n_right - 1) + b * (NUM_LEFT - 1)
+    base = starts[0]
+    lattice_m = _buffer(work, "lattice", q_max + 2, np.int64)
+    lattice_m.fill(0)
+    flagged: list[np.ndarray] = []
+    for values_g, weight in ((narrow, stride), (wide, -1)):
+        u = (values_g - base) / spacing
+        nearest = np.rint(u)
+        near = np.abs(u - nearest) * spacing <= tol
+        # Off the lattice, "x < left end q" is "q ≥ floor(u) + 1".
+        first = np.where(near, nearest, np.floor(u) + 1)
+        np.add.at(lattice_m, np.clip(first, 0, q_max + 1).astype(np.int64), weight)
+        flagged.append(nearest[near & (nearest >= 0) & (nearest <= q_max)].astype(np.int64))
+    np.cumsum(lattice_m, out=lattice_m)
+    patch_q = np.unique(np.concatenate(flagged))
+    # A sentinel sends every threshold at a flagged point to the −inf rows; they are redone below.
+    lattice_m[patch_q] = (n_p + 1) * stride
+    m_small = lattice_m[: q_max + 1].astype(ranks.dtype)
+    if a == 1 and b == 1:
+        m = np.lib.stride_tricks.sliding_window_view(m_small, NUM_LEFT)[:n_right]
+    else:
+        m = m_small[_lattice_index(n_right, a, b)]
+    index = _buffer(work, "index", n_right * NUM_LEFT, ranks.dtype).reshape(n_right, NUM_LEFT)
+    np.add(base_k[:, None], m, out=index)
+    picked = _buffer(work, "picked", n_right * NUM_LEFT, ranks.dtype).reshape(n_right, NUM_LEFT)
+    np.take(ranks, index, out=picked)
+    best = float(values[picked.max()])
+    if patch_q.size:
+        k_all = np.arange(n_right)
+        j_num = patch_q[:, None] - a * k_all[None, :]
+        ok = (j_num % b == 0) & (j_num >= 0) & (j_num <= b * (NUM_LEFT - 1))
+        _, k = np.nonzero(ok)
+        j = j_num[ok] // b
+        lefts = linspace_at(starts[k], stops[k], NUM_LEFT, j)
+        best = max(best, _exact_left_ends(narrow, wide, ranks, values, base_k[k], lefts, stride))
+    return best
+
+
+def _exact_left_ends(
+    narrow: np.ndarray,
+    wide: np.ndarray,
+    ranks: np.ndarray,
+    values: np.ndarray,
+    base_k: np.ndarray,
+    lefts: np.ndarray,
+    stride: int,
+) -> float:
+    """Best ε of the interval thresholds with these left ends (right ends folded into ``base_k``)."""
+    if lefts.size == 0:
+        return -math.inf
+    p_l = np.searchsorted(narrow, lefts, side="left")
+    q_l = np.searchsorted(wide, lefts, side="left")
+    return float(values[ranks[base_k + p_l * stride - q_l].max()])
+
+
+def _sorted_median(sorted_rows: np.ndarray) -> np.ndarray:
+    """Row medians of row-sorted values, bit-identical to ``np.median`` (mean of the middle pair)."""
+    n = sorted_rows.shape[1]
+    result: np.ndarray = (sorted_rows[:, (n - 1) // 2] + sorted_rows[:, n // 2]) / 2
+    return result
+
+
+def _epsilons_numpy(unlearned: np.ndarray, retrained: np.ndarray, delta: float) -> np.ndarray:
+    """Per-example ε, [S], from confidences [N_u, S] and [N_r, S]."""
+    us = np.sort(unlearned.T, axis=1)
+    rs = np.sort(retrained.T, axis=1)
+    # Positive group: the retrained pool if its median is strictly larger, else the unlearned pool.
+    retrained_pos = _sorted_median(rs) > _sorted_median(us)
+    u_range, r_range = us[:, -1] - us[:, 0], rs[:, -1] - rs[:, 0]
+    small, large = np.minimum(u_range, r_range), np.maximum(u_range, r_range)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        peaky = (large == 0) | (small / large < PEAKINESS_RATIO)
+    eps = np.full(us.shape[0], EPSILON_CAP)
+    work: dict[Any, np.ndarray] = {}
+    for s in np.flatnonzero(~peaky):
+        pos, neg = (rs[s], us[s]) if retrained_pos[s] else (us[s], rs[s])
+        best = _single_threshold_best(pos, neg, delta)
+        narrow, wide = (neg, pos) if pos[-1] - pos[0] >= neg[-1] - neg[0] else (pos, neg)
+        best = max(best, _interval_best(narrow, wide, delta, work))
+        # −inf: no threshold kept, no attack tells the groups apart (ε = 0); +inf: perfect separation.
+        eps[s] = min(max(best, 0.0), EPSILON_CAP)
+    return eps
+
+
+# --------------------------------------------------------------------------- F
+
+
+def _to_numpy(values: Any) -> Any:
+    """A torch tensor as a CPU numpy array; anything else unchanged."""
+    if hasattr(values, "detach") and hasattr(values, "cpu"):
+        return values.detach().cpu().numpy()
+    return values
+
+
+def _is_tensor(values: Any) -> bool:
+    return type(values).__module__.startswith("torch")
+
+
+def _check_confs(unlearned: np.ndarray, retrained: np.ndarray) -> None:
+    """Shapes [N_u, S] and [N_r, S] with S ≥ 1, N ≥ 1, all finite."""
+    for what, arr in (("unlearned_confs", unlearned), ("retrained_confs", retrained)):
+        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise ValueError(f"{what} must have shape [models ≥ 1, examples ≥ 1], got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{what} contains non-finite values")
+    if unlearned.shape[1] != retrained.shape[1]:
+        raise ValueError(
+            f"both pools must score the same forget examples: {unlearned.shape[1]} vs {retrained.shape[1]}"
+        )
+
+
+def forgetting_quality(
+    unlearned_confs: np.ndarray | torch.Tensor,
+    retrained_confs: np.ndarray | torch.Tensor,
+    delta: float = DELTA,
+    backend: str = "auto",
+) -> tuple[float, np.ndarray]:
+    """F and the per-example ε from confidences of shape [N_u models, S] and [N_r models, S].
+
+    The pools may differ in size; the points scale then uses N = min(N_u, N_r). ``backend`` is
+    ``"numpy"``, ``"torch"`` (on the tensors' device) or ``"auto"`` (torch when given tensors); both give
+    identical results. ε has shape [S], float64, in [0, 50].
+    """
+    if not 0 <= delta < 1:
+        raise ValueError(f"delta must lie in [0, 1), got {delta}")
+    if backend not in ("auto", "numpy", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numpy' or 'torch', got {backend!r}")
+    use_torch = backend == "torch" or (
+        backend == "auto" and (_is_tensor(unlearned_confs) or _is_tensor(retrained_confs))
+    )
+    u_np = np.asarray(_to_numpy(unlearned_confs), dtype=np.float64)
+    r_np = np.asarray(_to_numpy(retrained_confs), dtype=np.float64)
+    _check_confs(u_np, r_np)
+    if use_torch:
+        from unlearnbench.metrics._fq_torch import epsilons_torch
+
+        eps = epsilons_torch(unlearned_confs, retrained_confs, delta)
+    else:
+        eps = _epsilons_numpy(u_np, r_np, delta)
+    n_models = min(u_np.shape[0], r_np.shape[0])
+    return float(np.mean(epsilon_points(eps, n_models))), eps
+
+
+def _reference_halves(n_retrained: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves of N // 2 retrained models each, from a fixed seeded permutation."""
+    half = n_retrained // 2
+    if half < 2:
+        raise ValueError(
+            f"the retrained reference needs two halves of at least 2 models, got {n_retrained} retrained"
+        )
+    if max_epsilon(half) == 0:
+        raise ValueError(
+            f"halves of {half} retrained models leave no ε bucket (ceil(ln({half} - 1)) = 0), so the "
+            f"reference F would be 0 by construction; use at least 6 retrained models"
+        )
+    order = np.random.default_rng(seed).permutation(n_retrained)
+    return order[:half], order[half : 2 * half]
+
+
+def retrained_reference(
+    retrained_confs: np.ndarray, delta: float = DELTA, seed: int = REFERENCE_SEED
+) -> float:
+    """F of one half of the retrained pool against the other: what a perfect unlearner scores at N/2.
+
+    Raises ValueError when the halves have fewer than 3 models (no bucket exists below that).
+    """
+    r = np.asarray(_to_numpy(retrained_confs), dtype=np.float64)
+    if r.ndim != 2:
+        raise ValueError(f"retrained_confs must have shape [models, examples], got {r.shape}")
+    first, second = _reference_halves(r.shape[0], seed)
+    return forgetting_quality(r[first], r[second], delta, backend="numpy")[0]
+
+
+# --------------------------------------------------------------------------- metric plugin
+
+
+def population_confidences(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray]:
+    """Forget-set confidences of the replicates [S, n] and of the retrained models [R, n]."""
+    labels = ctx.labels["forget"]
+    if not ctx.replicates or not ctx.oracle_outputs:
+        raise ValueError("forgetting quality needs unlearned replicates and retrained models, got none")
+    u = np.stack([logit_scaled_confidence(o["forget"], labels) for o in ctx.replicates])
+    r = np.stack([logit_scaled_confidence(o["forget"], labels) for o in ctx.oracle_outputs])
+    return u, r
+
+
+_CACHE: dict[bytes, float] = {}
+
+
+def cached_forgetting_quality(unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA) -> float:
+    """F of these confidences, memoised by content: the two metrics of one item share it."""
+    digest = hashlib.sha256()
+    for arr in (unlearned, retrained):
+        digest.update(repr(arr.shape).encode())
+        digest.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    digest.update(repr(float(delta)).encode())
+    key = digest.digest()
+    if key not in _CACHE:
+        if len(_CACHE) >= 8:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = forgetting_quality(unlearned, retrained, delta, backend="numpy")[0]
+    return _CACHE[key]
+
+
+def check_population(n_unlearned: int, n_retrained: int) -> None:
+    """Raise ValueError unless F can score at this N (at least one bucket, so min(N_u, N_r) ≥ 3)."""
+    n = min(n_unlearned, n_retrained)
+    if max_epsilon(n) == 0:
+        raise ValueError(
+            f"forgetting quality with {n_unlearned} unlearned and {n_retrained} retrained models has no "
+            f"ε bucket (ceil(ln(N - 1)) = 0 for N = {n}), so F would be 0 by construction; "
+            "use at least 3 replicate seeds and 3 retrained models"
+        )
+
+
+class ForgettingQuality:
+    """F of the NeurIPS 2023 unlearning challenge (S unlearned vs R retrained), beside F_ref.
+
+    F_ref is F of two disjoint halves of the retrained pool: the score of a perfect unlearner at that N,
+    the number to read F against (it is below 1 because ε is a maximum over ~10^5 attacks).
+    """
+
+    name: ClassVar[str] = "forgetting_quality"
+    description: ClassVar[str] = (
+        "Forgetting quality F of the NeurIPS 2023 Machine Unlearning Challenge (Triantafillou et al. 2024, "
+        '"Are we making progress in unlearning?"), with F_ref = retrained half vs half'
+    )
+    scope: ClassVar[str] = "population"
+    needs: ClassVar[frozenset[str]] = frozenset({"outputs", "oracle_outputs"})
+    columns: ClassVar[tuple[str, ...]] = ("F", "F_ref")
+    higher_is_better: ClassVar[dict[str, bool | None]] = {"F": True, "F_ref": None}
+
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
+        """F of the replicates against the oracles, and the oracle pool's own half-vs-half F."""
+        u, r = population_confidences(ctx)
+        check_population(u.shape[0], r.shape[0])
+        _reference_halves(r.shape[0], REFERENCE_SEED)  # fail before the long computation
+        return {"F": cached_forgetting_quality(u, r), "F_ref": retrained_reference(r)}
+
+
+@hookimpl
+def unlearnbench_add_metrics() -> list[type]:
+    """Register :class:`ForgettingQuality`."""
+    return [ForgettingQuality]

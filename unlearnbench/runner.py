@@ -1,0 +1,368 @@
+"""The per-run resources and the per-item protocol: setup → unlearn → outputs → metrics → result.
+
+:class:`Bench` owns what every item shares, each cached by content key: the splits, the original model,
+the R retrained oracles and every model's per-example outputs. :func:`run_item` runs one item over the
+S replicate seeds and returns its frozen :class:`~unlearnbench.results.ItemResult`; a method or metric
+that raises or yields NaN becomes an error outcome or cell, never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from unlearnbench.api import (
+    SPLIT_NAMES,
+    EvalContext,
+    ModelOutputs,
+    ProgressCallback,
+    RawDataset,
+    Splits,
+    UnlearnContext,
+    metric_needs,
+    metric_scope,
+)
+from unlearnbench.cache import Cache, content_key
+from unlearnbench.data.pipeline import TensorData
+from unlearnbench.data.splits import fingerprint, split_tensors, splits_fingerprint
+from unlearnbench.errors import MetricNotApplicable
+from unlearnbench.evaluation import compute_outputs, copy_model, freeze, state_dict_cpu
+from unlearnbench.registry import Entry
+from unlearnbench.results import Column, ItemResult, SeedResult, Summary, summarise
+from unlearnbench.training import Recipe, train
+
+
+def source_hash(cls: type) -> str:
+    """sha256 of the source of the module defining ``cls``: cached results follow code changes."""
+    module = sys.modules.get(cls.__module__)
+    try:
+        text = inspect.getsource(module) if module is not None else inspect.getsource(cls)
+    except (OSError, TypeError):
+        text = f"{cls.__module__}.{cls.__qualname__}:{getattr(cls, 'version', '')}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrainedModel:
+    """A trained model's weights (CPU), its training time and its per-example outputs."""
+
+    state: dict[str, torch.Tensor]
+    seconds: float
+    outputs: ModelOutputs
+    cached: bool
+
+
+@dataclass
+class Bench:
+    """The resources of one run, shared by every item."""
+
+    raw: RawDataset
+    splits: Splits
+    model_name: str
+    build_model: Callable[[], nn.Module]
+    recipe: Recipe
+    device: torch.device
+    cache: Cache
+    base_seed: int
+    eval_batch_size: int = 1024
+    progress: ProgressCallback | None = None
+    time_budget: float | None = None
+    data: dict[str, TensorData] = field(init=False)
+    _original: TrainedModel | None = field(default=None, init=False)
+    _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.data = split_tensors(self.raw, self.splits, self.device)
+        self.labels: dict[str, np.ndarray] = {s: self.data[s].y.cpu().numpy() for s in SPLIT_NAMES}
+        self.dataset_key = fingerprint(self.raw)
+        self.splits_key = splits_fingerprint(self.splits)
+
+    # ----------------------------------------------------------------- keys
+
+    def _model_parts(self, role: str, seed: int) -> dict[str, Any]:
+        parts: dict[str, Any] = {
+            "role": role,
+            "dataset": self.dataset_key,
+            "model": self.model_name,
+            "num_classes": self.raw.num_classes,
+            "recipe": self.recipe.key(),
+            "seed": seed,
+        }
+        if role == "oracle":
+            parts["splits"] = self.splits_key  # the original sees all training data: split-independent
+        return parts
+
+    # ----------------------------------------------------------------- models
+
+    def new_model(self, seed: int) -> nn.Module:
+        """A freshly initialised model, deterministic under ``seed``."""
+        torch.manual_seed(seed)
+        return self.build_model().to(self.device)
+
+    def model_from_state(self, state: Mapping[str, torch.Tensor]) -> nn.Module:
+        model = self.build_model()
+        model.load_state_dict(state)
+        return model.to(self.device).eval()
+
+    def outputs_of(self, model: nn.Module) -> ModelOutputs:
+        return compute_outputs(model, {s: self.data[s] for s in SPLIT_NAMES}, self.eval_batch_size)
+
+    def _trained(self, role: str, seed: int, data: TensorData, label: str) -> TrainedModel:
+        key = content_key(self._model_parts(role, seed))
+        hit = self.cache.load_state(role, key)
+        out_key = content_key({"outputs_of": key, "splits": self.splits_key})
+        if hit is not None:
+            state, meta = hit
+            outputs_hit = self.cache.load_outputs(out_key)
+            if outputs_hit is not None:
+                outputs = outputs_hit[0]
+            else:
+                outputs = self.outputs_of(self.model_from_state(state))
+                self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
+            return TrainedModel(state, float(meta.get("seconds", float("nan"))), outputs, cached=True)
+        model = self.new_model(seed)
+        stats = train(model, data, self.recipe, seed=seed, device=self.device, progress=self.progress,
+                      description=label)
+        state = state_dict_cpu(model)
+        self.cache.save_state(role, key, state, {"seconds": stats.seconds, "final_loss": stats.final_loss})
+        outputs = self.outputs_of(model)
+        self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
+        return TrainedModel(state, stats.seconds, outputs, cached=False)
+
+    def original(self) -> TrainedModel:
+        """The original model: trained on all training data (retain ∪ forget)."""
+        if self._original is None:
+            self._original = self._trained("original", self.base_seed, self.data["train"], "original")
+        return self._original
+
+    def oracle(self, seed: int) -> TrainedModel:
+        """Retrained model ``seed``: trained from scratch on the retain set only."""
+        if seed not in self._oracles:
+            self._oracles[seed] = self._trained("oracle", seed, self.data["retain"], f"oracle {seed}")
+        return self._oracles[seed]
+
+    def oracle_pool(self, count: int) -> list[TrainedModel]:
+        return [self.oracle(seed) for seed in range(count)]
+
+    def unlearned_key(self, entry: Entry, params: Mapping[str, Any], seed: int) -> str:
+        return content_key(
+            {
+                "role": "unlearned",
+                "original": content_key(self._model_parts("original", self.base_seed)),
+                "splits": self.splits_key,
+                "method": entry.name,
+                "params": dict(params),
+                "code": source_hash(entry.cls),
+                "seed": seed,
+                "time_budget": self.time_budget,
+            }
+        )
+
+
+# --------------------------------------------------------------------------- items
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric instance with its declared columns."""
+
+    entry: Entry
+    instance: Any
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+class MetricValueError(ValueError):
+    """A metric returned something that is not a finite number."""
+
+
+def _as_values(metric_name: str, value: Any) -> dict[str, float]:
+    if isinstance(value, Mapping):
+        out = {f"{metric_name}.{k}": float(v) for k, v in value.items()}
+    else:
+        out = {metric_name: float(value)}
+    bad = [k for k, v in out.items() if not math.isfinite(v)]
+    if bad:
+        raise MetricValueError(f"non-finite value for {', '.join(bad)}")
+    return out
+
+
+def _short_error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6)).rstrip()
+
+
+def _outputs_finite(outputs: ModelOutputs) -> bool:
+    return all(bool(np.isfinite(v).all()) for v in outputs.logits.values())
+
+
+def run_item(
+    bench: Bench,
+    entry: Entry,
+    params: Mapping[str, Any],
+    merged: Mapping[str, Any],
+    item_id: str,
+    seeds: Sequence[int],
+    metrics: Sequence[MetricSpec],
+    oracle_count: int,
+) -> ItemResult:
+    """Run one item over ``seeds`` and compute every metric; never raises for method/metric errors."""
+    start = time.perf_counter()
+    original = bench.original()
+    oracles = bench.oracle_pool(oracle_count)
+    oracle_outputs = [o.outputs for o in oracles]
+    oracle_seconds = [o.seconds for o in oracles]
+    needs_model = any("model" in metric_needs(m.instance) for m in metrics)
+    errors: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    seed_results: list[SeedResult] = []
+    replicate_outputs: list[ModelOutputs] = []
+    replicate_seconds: list[float] = []
+    instance = entry.cls()
+
+    for seed in seeds:
+        key = bench.unlearned_key(entry, merged, seed)
+        model: nn.Module | None = None
+        hit = None if needs_model else bench.cache.load_outputs(key)
+        if hit is not None:
+            outputs, meta = hit
+            seconds = float(meta["seconds"])
+            cached = True
+        else:
+            try:
+                model, seconds = _unlearn_once(bench, instance, merged, seed)
+                outputs = bench.outputs_of(model)
+                if not _outputs_finite(outputs):
+                    raise MetricValueError("the unlearned model produces non-finite logits (NaN or inf weights?)")
+            except Exception as exc:
+                errors["unlearn"] = f"seed {seed}: {_short_error(exc)}"
+                break
+            bench.cache.save_outputs(key, outputs, {"seconds": seconds, "item": item_id, "seed": seed})
+            cached = False
+        replicate_outputs.append(outputs)
+        replicate_seconds.append(seconds)
+        values: dict[str, float] = {}
+        for spec in metrics:
+            if metric_scope(spec.instance) != "model":
+                continue
+            ctx = EvalContext(
+                outputs=outputs, replicates=[outputs], oracle_outputs=oracle_outputs,
+                original_outputs=original.outputs, labels=bench.labels, num_classes=bench.raw.num_classes,
+                seed=seed, unlearn_seconds=[seconds], oracle_seconds=oracle_seconds,
+                model=model if "model" in metric_needs(spec.instance) else None,
+                data=bench.data if "data" in metric_needs(spec.instance) else None, params=dict(merged),
+            )  # fmt: skip
+            try:
+                values.update(_as_values(spec.name, spec.instance.compute(ctx)))
+            except MetricNotApplicable as exc:
+                notes.setdefault(spec.name, str(exc))
+            except Exception as exc:
+                errors.setdefault(spec.name, f"seed {seed}: {_short_error(exc)}")
+        seed_results.append(SeedResult(seed=seed, values=values, unlearn_seconds=seconds, cached=cached))
+
+    population: dict[str, float] = {}
+    if "unlearn" not in errors and replicate_outputs:
+        for spec in metrics:
+            if metric_scope(spec.instance) != "population":
+                continue
+            ctx = EvalContext(
+                outputs=replicate_outputs[0], replicates=replicate_outputs, oracle_outputs=oracle_outputs,
+                original_outputs=original.outputs, labels=bench.labels, num_classes=bench.raw.num_classes,
+                seed=seeds[0], unlearn_seconds=replicate_seconds, oracle_seconds=oracle_seconds,
+                data=bench.data if "data" in metric_needs(spec.instance) else None, params=dict(merged),
+            )  # fmt: skip
+            try:
+                population.update(_as_values(spec.name, spec.instance.compute(ctx)))
+            except MetricNotApplicable as exc:
+                notes[spec.name] = str(exc)
+            except Exception as exc:
+                errors[spec.name] = _short_error(exc)
+
+    summary = _summaries(seed_results, population, len(seeds))
+    outcome = "failed" if "unlearn" in errors else ("error" if errors else "passed")
+    return ItemResult(
+        item_id=item_id, method=entry.name, params=dict(params), description=entry.description,
+        outcome=outcome, seeds=tuple(seed_results), population=population, summary=summary,
+        errors=errors, duration=time.perf_counter() - start, notes=notes,
+    )  # fmt: skip
+
+
+def _unlearn_once(bench: Bench, method: Any, merged: Mapping[str, Any], seed: int) -> tuple[nn.Module, float]:
+    """Copy the original, run ``unlearn`` (timed), validate what came back."""
+    original_state = bench.original().state
+    model = bench.model_from_state(original_state)
+    model.train()
+    frozen = freeze(copy_model(model))
+
+    def oracle_model() -> nn.Module:
+        trained = bench.oracle(seed)
+        ctx.charged_seconds = trained.seconds
+        return bench.model_from_state(trained.state)
+
+    ctx = UnlearnContext(
+        params=dict(merged), seed=seed, device=bench.device, retain=bench.data["retain"],
+        forget=bench.data["forget"], val=bench.data["val"], original=frozen,
+        num_classes=bench.raw.num_classes, recipe=bench.recipe, new_model=lambda: bench.new_model(seed + 7919),
+        oracle_model=oracle_model, progress=bench.progress, time_budget=bench.time_budget,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    result = method.unlearn(model, ctx)
+    seconds = time.perf_counter() - start
+    if not isinstance(result, nn.Module):
+        raise TypeError(f"unlearn returned {type(result).__name__}, expected a torch.nn.Module")
+    reference = bench.build_model().state_dict()
+    got = result.state_dict()
+    if set(got) != set(reference) or any(got[k].shape != reference[k].shape for k in reference):
+        raise TypeError("unlearn returned a model whose parameters differ in names or shapes from the original")
+    result.eval()
+    return result, ctx.charged_seconds if ctx.charged_seconds is not None else seconds
+
+
+def _summaries(seeds: Sequence[SeedResult], population: Mapping[str, float], n_seeds: int) -> dict[str, Summary]:
+    summary: dict[str, Summary] = {}
+    keys: list[str] = []
+    for s in seeds:
+        keys.extend(k for k in s.values if k not in keys)
+    for key in keys:
+        values = [s.values[key] for s in seeds if key in s.values]
+        if len(values) == len(seeds) and values:
+            summary[key] = summarise(values)
+    for key, value in population.items():
+        summary[key] = Summary(mean=value, ci_low=None, ci_high=None, n=n_seeds)
+    return summary
+
+
+def columns_for(metrics: Sequence[MetricSpec]) -> list[Column]:
+    """Table columns declared by the metrics (``columns`` attribute; else one column per metric)."""
+    from unlearnbench.api import higher_is_better
+
+    columns: list[Column] = []
+    for spec in metrics:
+        declared = getattr(spec.instance, "columns", None)
+        scope = metric_scope(spec.instance)
+        if declared:
+            for sub in declared:
+                columns.append(
+                    Column(f"{spec.name}.{sub}", str(sub), spec.name, higher_is_better(spec.instance, sub),
+                           scope, spec.entry.description)
+                )
+        else:
+            label = str(getattr(spec.instance, "label", spec.name))
+            columns.append(
+                Column(spec.name, label, spec.name, higher_is_better(spec.instance, spec.name), scope,
+                       spec.entry.description)
+            )
+    return columns

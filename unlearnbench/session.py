@@ -1,0 +1,380 @@
+"""A run: collect → run → finish. The single error boundary of the bench.
+
+:class:`Session` expands every selected method's grid into :class:`Item` s, builds the shared
+:class:`~unlearnbench.runner.Bench`, runs the items (reference rows ``original`` and ``retrain`` first),
+broadcasts each finished item through ``unlearnbench_runreport``, writes ``results.json`` after every item
+(atomically, so a crash keeps what was done) and the HTML report at the end, also after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unlearnbench.config import Config
+from unlearnbench.errors import ExitCode, UsageError
+from unlearnbench.plugins import PluginSet
+from unlearnbench.registry import Entry, Registry
+from unlearnbench.results import REFERENCE_METHODS, Column, ItemResult, RunResults, save
+from unlearnbench.selection import (
+    KeywordExpression,
+    canonical_params,
+    did_you_mean,
+    expand_grid,
+    item_id,
+    matches_pattern,
+    parse_explicit_item,
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One collected unit of work: a method at one parameter point."""
+
+    item_id: str
+    entry: Entry
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return self.entry.name
+
+    @property
+    def merged_params(self) -> dict[str, Any]:
+        """The method's defaults overlaid with this item's parameters."""
+        return {**dict(getattr(self.entry.cls, "defaults", {}) or {}), **self.params}
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; an explicit CUDA request without a GPU is a usage error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was requested but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(requested)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that change numbers."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("unlearnbench", "torch", "torchvision", "numpy", "scikit-learn", "scipy", "pluggy"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit() -> str:
+    """The git commit of the unlearnbench source tree (``+dirty`` if modified), or ``unknown``."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "") if head else "unknown"
+
+
+class Session:
+    """One bench run."""
+
+    def __init__(
+        self, config: Config, plugins: PluginSet, registry: Registry, reporter: Any = None, command: str = ""
+    ) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.registry = registry
+        self.reporter = reporter
+        self.command = command or shlex.join(["unlearnbench", *sys.argv[1:]])
+        self.items: list[Item] = []
+        self.metric_entries: list[Entry] = []
+        self.results_path: Path | None = None
+        self.html_path: Path | None = None
+        self.started = time.perf_counter()
+        self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self._dataset_info: dict[str, Any] = {}
+        self._device_text = ""
+        self._git = "unknown"
+        self.cache: Any = None
+        self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + config.config_hash()[:6]
+
+    @property
+    def hook(self) -> Any:
+        return self.plugins.manager.hook
+
+    # ----------------------------------------------------------------- collection
+
+    def collect(self) -> list[Item]:
+        """Expand grids, apply ``--method`` / ``-k`` / ``--metric`` selection and the collection hook."""
+        cfg = self.config
+        methods = self.registry.methods
+        explicit: list[Item] = []
+        patterns: list[str] = []
+        for pattern in cfg.methods:
+            parsed = parse_explicit_item(pattern)
+            if parsed is not None:
+                name, params = parsed
+                if name not in methods:
+                    raise UsageError(f"unknown method {name!r}{did_you_mean(name, methods)}")
+                explicit.append(Item(item_id(name, params), methods[name], params))
+            else:
+                patterns.append(pattern)
+        all_items = [item for entry in methods.values() for item in self._items_of(entry)]
+        for pattern in patterns:
+            if not any(matches_pattern(i.method, i.item_id, pattern) for i in all_items):
+                raise UsageError(f"unknown method {pattern!r}{did_you_mean(pattern, methods)}")
+        items: list[Item] = []
+        for item in all_items:
+            is_anchor = item.method in REFERENCE_METHODS and not item.params
+            if is_anchor or not cfg.methods or any(matches_pattern(item.method, item.item_id, p) for p in patterns):
+                items.append(item)  # the anchors original and retrain are always evaluated
+        items.extend(explicit)
+        if cfg.keyword:
+            expr = KeywordExpression(cfg.keyword)
+            items = [i for i in items if i.method in REFERENCE_METHODS and not i.params or expr.matches(i.item_id)]
+        items = self._dedupe(items)
+        items.sort(key=_reference_first)
+        self.metric_entries = self._select_metrics()
+        self.hook.unlearnbench_collection_modifyitems(session=self, config=cfg, items=items)
+        self.items = items
+        return items
+
+    def _items_of(self, entry: Entry) -> list[Item]:
+        options = self.config.method_options.get(entry.name, {})
+        grid = options.get("grid", getattr(entry.cls, "grid", None))
+        try:
+            points = expand_grid(grid)
+        except TypeError as exc:
+            raise UsageError(f"method {entry.name!r}: bad grid: {exc}") from None
+        if not points:
+            return [Item(entry.name, entry, {})]
+        return [Item(item_id(entry.name, p), entry, p) for p in points]
+
+    @staticmethod
+    def _dedupe(items: list[Item]) -> list[Item]:
+        seen: set[tuple[str, str]] = set()
+        out: list[Item] = []
+        for item in items:
+            key = (item.method, canonical_params(item.merged_params))
+            if key not in seen:
+                seen.add(key)
+                out.append(item)
+        return out
+
+    def _select_metrics(self) -> list[Entry]:
+        metrics = self.registry.metrics
+        if not self.config.metrics:
+            return list(metrics.values())
+        chosen: list[Entry] = []
+        for pattern in self.config.metrics:
+            found = [e for n, e in metrics.items() if matches_pattern(n, n, pattern)]
+            if not found:
+                raise UsageError(f"unknown metric {pattern!r}{did_you_mean(pattern, metrics)}")
+            chosen.extend(e for e in found if e not in chosen)
+        return chosen
+
+    # ----------------------------------------------------------------- running
+
+    def output_dir(self) -> Path:
+        base = Path(self.config.output_dir) if self.config.output_dir else Path("reports") / self.run_id
+        if base.exists() and not base.is_dir():
+            raise UsageError(f"output dir {base} exists and is not a directory")
+        return base
+
+    def run(self) -> tuple[RunResults, ExitCode]:
+        """Run every collected item; returns the results and the exit code."""
+        from unlearnbench.runner import MetricSpec, columns_for
+
+        out_dir = self.output_dir()
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create output dir {out_dir}: {exc.strerror or exc}") from None
+        self.results_path = out_dir / "results.json"
+        self.html_path = out_dir / "report.html"
+        bench = self._build_bench()
+        specs = [MetricSpec(e, e.cls()) for e in self.metric_entries]
+        columns = columns_for(specs)
+        self._dataset_info = self._describe_dataset(bench)
+        finished: list[ItemResult] = []
+        interrupted = False
+        failures = 0
+        try:
+            self._announce("training the original model and the oracles")
+            bench.original()
+            bench.oracle_pool(self.config.oracles)
+            for item in self.items:
+                from unlearnbench.runner import run_item
+
+                result = run_item(
+                    bench, item.entry, item.params, item.merged_params, item.item_id,
+                    list(range(self.config.seeds)), specs, self.config.oracles,
+                )  # fmt: skip
+                finished.append(result)
+                columns = self._extend_columns(columns, result)
+                self.hook.unlearnbench_runreport(report=result)
+                self._write(finished, columns, interrupted=False, exitstatus=None)
+                if result.outcome in ("failed", "error"):
+                    failures += 1
+                    if self.config.maxfail and failures >= self.config.maxfail:
+                        self._announce(f"stopping after {failures} failures (--maxfail)")
+                        break
+        except KeyboardInterrupt:
+            interrupted = True
+        exit_code = self._exit_code(finished, interrupted)
+        results = self._write(finished, columns, interrupted, exit_code)
+        try:
+            from unlearnbench.reporting.html import write_html
+
+            write_html(results, self.html_path)
+        except Exception as exc:  # the JSON is the canonical artifact; a report bug must not lose it
+            self._announce(f"could not write the HTML report: {exc}")
+        self.hook.unlearnbench_sessionfinish(session=self, results=results, exitstatus=int(exit_code))
+        return results, exit_code
+
+    def _announce(self, text: str) -> None:
+        if self.reporter is not None and self.config.verbosity >= 0:
+            self.reporter.line(text, style="dim")
+
+    @staticmethod
+    def _exit_code(finished: list[ItemResult], interrupted: bool) -> ExitCode:
+        if interrupted:
+            return ExitCode.INTERRUPTED
+        if any(r.outcome in ("failed", "error") for r in finished):
+            return ExitCode.ITEMS_FAILED
+        return ExitCode.OK
+
+    @staticmethod
+    def _extend_columns(columns: list[Column], result: ItemResult) -> list[Column]:
+        known = {c.key for c in columns}
+        for key in result.summary:
+            if key not in known:
+                metric, _, sub = key.partition(".")
+                columns.append(Column(key, sub or metric, metric, None))
+                known.add(key)
+        return columns
+
+    def _write(
+        self, finished: list[ItemResult], columns: list[Column], interrupted: bool, exitstatus: ExitCode | None
+    ) -> RunResults:
+        results = RunResults(
+            run_id=self.run_id,
+            command=self.command,
+            config=self.config.to_dict(),
+            config_hash=self.config.config_hash(),
+            seeds=tuple(range(self.config.seeds)),
+            oracle_seeds=tuple(range(self.config.oracles)),
+            versions={**package_versions(), **self._plugin_versions()},
+            device=self._device_text,
+            git_commit=self._git,
+            started_at=self.started_at,
+            duration=time.perf_counter() - self.started,
+            columns=tuple(columns),
+            items=tuple(finished),
+            dataset=self._dataset_info,
+            exit_status=int(exitstatus) if exitstatus is not None else -1,
+            interrupted=interrupted,
+        )
+        assert self.results_path is not None
+        save(results, self.results_path)
+        return results
+
+    def _plugin_versions(self) -> dict[str, str]:
+        return {
+            f"plugin {info.name}": info.version or info.origin
+            for info in self.plugins.infos.values()
+            if info.origin != "built-in"
+        }
+
+    def _build_bench(self) -> Any:
+        from unlearnbench.cache import Cache, default_cache_dir
+        from unlearnbench.data.splits import make_splits
+        from unlearnbench.runner import Bench
+        from unlearnbench.training import Recipe
+
+        cfg = self.config
+        datasets, models = self.registry.datasets, self.registry.models
+        if cfg.dataset not in datasets:
+            raise UsageError(f"unknown dataset {cfg.dataset!r}{did_you_mean(cfg.dataset, datasets)}")
+        dataset_cls = datasets[cfg.dataset].cls
+        model_name = cfg.model or str(getattr(dataset_cls, "default_model", "resnet18"))
+        if model_name not in models:
+            raise UsageError(f"unknown model {model_name!r}{did_you_mean(model_name, models)}")
+        device = resolve_device(cfg.device)
+        self._device_text = _describe_device(device)
+        self._git = git_commit()
+        cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+        cache = Cache(cache_dir, enabled=not cfg.no_cache)
+        self.cache = cache
+        try:
+            raw = dataset_cls().load(str(cache_dir), **cfg.dataset_options)
+        except UsageError:
+            raise
+        except TypeError as exc:
+            raise UsageError(f"dataset {cfg.dataset!r}: bad dataset option: {exc}") from None
+        splits = make_splits(raw, cfg.forget, seed=cfg.split_seed)
+        epochs = cfg.epochs if cfg.epochs is not None else int(getattr(dataset_cls, "default_epochs", 30))
+        recipe = Recipe(epochs=epochs)
+        factory = models[model_name].cls()
+
+        def build() -> Any:
+            return factory.build(raw.num_classes, raw.in_channels, raw.image_size)
+
+        progress = getattr(self.reporter, "progress", None)
+        return Bench(raw=raw, splits=splits, model_name=model_name, build_model=build, recipe=recipe,
+                     device=device, cache=cache, base_seed=cfg.base_seed, eval_batch_size=cfg.eval_batch_size,
+                     progress=progress, time_budget=cfg.time_budget)  # fmt: skip
+
+    def _describe_dataset(self, bench: Any) -> dict[str, Any]:
+        raw, splits = bench.raw, bench.splits
+        counts = {}
+        for split in ("forget", "retain", "test", "val"):
+            y = bench.labels[split]
+            counts[split] = [int((y == c).sum()) for c in range(raw.num_classes)]
+        return {
+            "name": raw.name,
+            "source": raw.source,
+            "model": bench.model_name,
+            "num_classes": raw.num_classes,
+            "class_names": list(raw.class_names),
+            "image_shape": [raw.in_channels, raw.image_size, raw.image_size],
+            "sizes": {s: int(len(bench.labels[s])) for s in counts},
+            "class_counts": counts,
+            "forget": splits.forget_spec,
+            "split_seed": splits.seed,
+            "fingerprint": bench.dataset_key,
+            "splits_fingerprint": bench.splits_key,
+            "recipe": bench.recipe.key(),
+            "mean": list(raw.mean),
+            "std": list(raw.std),
+        }
+
+
+def _describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _reference_first(item: Item) -> tuple[int, int]:
+    """Sort key: original, retrain, then every other item in collection order (stable sort)."""
+    if item.method in REFERENCE_METHODS and not item.params:
+        return (0, REFERENCE_METHODS.index(item.method))
+    return (1, 0)
