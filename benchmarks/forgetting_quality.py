@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     speedup = naive_per_example / fast_per_example
     print(
         f"straightforward: {naive_per_example:.2f} s per example on {k} examples "
-        f"(~{naive_per_example * s:.0f} s for all {s}); counting: {fast_per_example * 1e3:.2f} ms per example "
+        f"(~{naive_per_example * s:.0f} s for all {s}); "
+        f"counting: {fast_per_example * 1e3:.2f} ms per example "
         f"({fast_subset * 1e3:.2f} ms on the same {k}); speed-up {speedup:.0f}x; same ε: {agree}"
     )
     result: dict[str, object] = {

@@ -29,7 +29,9 @@ class NoisyFinetune:
             for param in model.parameters():
                 noise = torch.randn(param.shape, generator=generator).to(param.device)
                 param.add_(noise * float(ctx.params["sigma"]))
-        ctx.train(model, ctx.retain, epochs=int(ctx.params["epochs"]), lr=float(ctx.params["lr"]), augment=False)
+        ctx.train(
+            model, ctx.retain, epochs=int(ctx.params["epochs"]), lr=float(ctx.params["lr"]), augment=False
+        )
         return model
 
 

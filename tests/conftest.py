@@ -12,7 +12,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def cifar10_npz() -> Path | None:
     """The real CIFAR-10 .npz: $UNLEARNBENCH_CIFAR10, else ../shared/data/cifar10.npz beside the repository."""
-    candidates = [os.environ.get("UNLEARNBENCH_CIFAR10"), str(REPO_ROOT.parent / "shared" / "data" / "cifar10.npz")]
+    candidates = [
+        os.environ.get("UNLEARNBENCH_CIFAR10"),
+        str(REPO_ROOT.parent / "shared" / "data" / "cifar10.npz"),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return Path(candidate)

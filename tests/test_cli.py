@@ -13,7 +13,7 @@ from unlearnbench.results import load
 
 FAKE = ["run", "--preset", "fake", "-q"]
 
-RAISING_PLUGIN = '''
+RAISING_PLUGIN = """
 from unlearnbench import hookimpl
 
 
@@ -36,7 +36,7 @@ class Identity:
 @hookimpl
 def unlearnbench_add_methods():
     return [Explodes, Identity]
-'''
+"""
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -52,7 +52,7 @@ def test_fake_run_writes_results_and_report(tmp_path: Path, capsys: pytest.Captu
     assert re.fullmatch(r"=+ 3 passed in \d+\.\ds =+", last), last
     results = load(tmp_path / "out" / "results.json")
     assert [i.item_id for i in results.items] == ["original", "retrain", "finetune[epochs=1,lr=0.01]"]
-    assert results.seeds == (0, 1) and results.oracle_seeds == (0, 1)
+    assert results.seeds == (0, 1, 2) and results.oracle_seeds == (0, 1, 2, 3, 4, 5)
     assert results.versions["torch"] and results.git_commit and results.device.startswith("cpu")
     assert results.config["dataset"] == "fake"
     for item in results.items:
@@ -177,7 +177,17 @@ def test_version_and_module_entry(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.slow
 def test_digits_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(
-        ["run", "--seeds", "2", "--oracles", "2", "--method", "finetune[epochs=2,lr=0.01]", "--output-dir", "d"],
+        [
+            "run",
+            "--seeds",
+            "2",
+            "--oracles",
+            "2",
+            "--method",
+            "finetune[epochs=2,lr=0.01]",
+            "--output-dir",
+            "d",
+        ],
         capsys,
     )
     assert code == 0, out + err

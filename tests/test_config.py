@@ -17,7 +17,9 @@ def test_defaults_without_any_file() -> None:
 
 
 def test_precedence_preset_file_cli(tmp_path: Path) -> None:
-    (tmp_path / "unlearnbench.toml").write_text('preset = "fake"\nseeds = 5\n[dataset_options]\nn_train = 64\n')
+    (tmp_path / "unlearnbench.toml").write_text(
+        'preset = "fake"\nseeds = 5\n[dataset_options]\nn_train = 64\n'
+    )
     config, path = resolve_config({"oracles": 7, "dataset_options": {"seed": 3}}, BUILTIN_PRESETS)
     assert path == tmp_path / "unlearnbench.toml"
     assert config.dataset == "fake"  # from the preset

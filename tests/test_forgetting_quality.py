@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 
 from unlearnbench import api, hookspec
 from unlearnbench.api import EvalContext, ModelOutputs
+from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.metrics import _fq_torch
 from unlearnbench.metrics import forgetting_quality as fq
 from unlearnbench.metrics.forgetting_quality import (
@@ -39,7 +41,7 @@ def _col(*values: float) -> np.ndarray:
     return np.array(values, dtype=np.float64)[:, None]
 
 
-def _eps(u: list[float], r: list[float], delta: float = D) -> float:
+def _eps(u: Sequence[float], r: Sequence[float], delta: float = D) -> float:
     """ε of one example, from both backends (which must agree)."""
     eps = float(forgetting_quality(_col(*u), _col(*r), delta)[1][0])
     assert float(forgetting_quality(_col(*u), _col(*r), delta, backend="torch")[1][0]) == eps
@@ -184,7 +186,7 @@ def test_peakiness_guard(u: list[float], r: list[float], expected: float) -> Non
 def test_single_retrained_model_scores_zero() -> None:
     rng = np.random.default_rng(0)
     f_value, eps = forgetting_quality(rng.normal(size=(8, 5)), rng.normal(size=(1, 5)))
-    # One retrained model: its range is 0 → every ε is the cap, and N = min(8, 1) has no bucket anyway.
+    # One retrained model: its range is 0 → every ε is the cap, and a pool of 1 has no bucket anyway.
     assert f_value == 0.0
     np.testing.assert_array_equal(eps, 50.0)
 
@@ -245,6 +247,15 @@ def test_single_threshold_linspace_edge_cases() -> None:
 def test_max_epsilon_and_points() -> None:
     # ceil(ln(N-1)): ln 1 = 0, ln 2 = 0.69, ln 3 = 1.10, ln 7 = 1.95, ln 8 = 2.08, ln 511 = 6.24.
     assert [max_epsilon(n) for n in (1, 2, 3, 4, 8, 9, 512)] == [0, 0, 1, 2, 2, 3, 7]
+    # Unequal pools a ≤ b: ceil(ln(b(a-1)/a)): (3,6) ln 4 = 1.39; (2,4) ln 2; (2,3) ln 1.5 = 0.41; (1,8) none.
+    assert [max_epsilon(a, b) for a, b in ((3, 6), (6, 3), (2, 4), (2, 3), (1, 8), (512, 512))] == [
+        2,
+        2,
+        1,
+        1,
+        0,
+        7,
+    ]
     np.testing.assert_array_equal(epsilon_points(np.array([0.0, 0.3, 50.0]), 2), [0, 0, 0])
     # N = 3: buckets [0, .5) → 1, [.5, 1) → 1/2, ε ≥ 1 → 0.
     np.testing.assert_array_equal(
@@ -278,12 +289,19 @@ def test_f_for_several_n() -> None:
         assert forgetting_quality(same, same.copy())[0] == 1.0
 
 
-def test_unequal_pools_use_the_smaller_n() -> None:
-    # The same distribution at different N ({0,1} vs {0,0,1,1}) gives ε = 0; the points scale uses
-    # N = min(N_u, N_r): 2 → no bucket → F 0 in either order; min(3, 6) = 3 → bucket [0, .5) → F 1.
-    assert forgetting_quality(_col(0, 1, 0, 1), _col(0, 1))[0] == 0.0
-    assert forgetting_quality(_col(0, 1), _col(0, 1, 0, 1))[0] == 0.0
-    assert forgetting_quality(_col(0, 1, 2), _col(0, 0, 1, 1, 2, 2))[0] == 1.0
+def test_unequal_pools() -> None:
+    # max_ε for pools of a ≤ b models: ceil(ln(b(a-1)/a)); 2 and 4: ceil(ln 2) = 1, one bucket.
+    # The same distribution at both sizes ({0,1} vs {0,0,1,1}) gives ε = 0 → 1 point, in either order.
+    assert forgetting_quality(_col(0, 1, 0, 1), _col(0, 1))[0] == 1.0
+    assert forgetting_quality(_col(0, 1), _col(0, 1, 0, 1))[0] == 1.0
+    # u = [0,2,4] (3 models) vs r = [1,3,3,5,5,5] (6): r positive (median 4 > 2); t in (2,3] misses r's
+    # 1 (FN 1 of 6) and takes u's 4 (FP 1 of 3): ln(1 - δ - 1/3) - ln(1/6) = ln(4 - 6δ) ≈ 1.386, the
+    # largest finite ε at these sizes (no threshold or interval separates the interleaved pools).
+    # max_ε = ceil(ln(6·2/3)) = 2, so bucket [1, 1.5) scores 1/4 (a scale of N = 3 would give 0).
+    for u, r in ((_col(0, 2, 4), _col(1, 3, 3, 5, 5, 5)), (_col(1, 3, 3, 5, 5, 5), _col(0, 2, 4))):
+        f_value, eps = forgetting_quality(u, r)
+        assert eps[0] == pytest.approx(math.log(4 - 6 * D), rel=1e-12)
+        assert f_value == 0.25
 
 
 def test_input_validation() -> None:
@@ -318,6 +336,16 @@ def test_matches_straightforward_reference(seed: int, n_u: int, n_r: int) -> Non
     got = forgetting_quality(u, r)[1]
     want = [naive_epsilon(u[:, s], r[:, s]) for s in range(u.shape[1])]
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("offset", [1e5, -1e9])
+def test_matches_reference_far_from_zero(offset: float) -> None:
+    # At these magnitudes rounding is coarser than the lattice test allows: every threshold is counted.
+    rng = np.random.default_rng(12)
+    u, r = offset + rng.normal(0, 1, (5, 6)), offset + rng.normal(0.5, 1.5, (5, 6))
+    want = [naive_epsilon(u[:, s], r[:, s]) for s in range(6)]
+    np.testing.assert_array_equal(forgetting_quality(u, r)[1], want)
+    np.testing.assert_array_equal(forgetting_quality(u, r, backend="torch")[1], want)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -465,10 +493,13 @@ def test_forgetting_quality_metric() -> None:
     assert ForgettingQuality.higher_is_better == {"F": True, "F_ref": None}
     confs = np.array(oracle_confs)
     assert values["F_ref"] == retrained_reference(confs)
-    with pytest.raises(ValueError, match="bucket"):  # two replicates: N = 2 has no bucket
-        ForgettingQuality().compute(_population_ctx(u[:2], r))
-    with pytest.raises(ValueError, match="retrained"):  # five oracles: halves of 2
-        ForgettingQuality().compute(_population_ctx(u, r[:5]))
+    with pytest.raises(MetricNotApplicable, match="bucket"):  # one replicate: no bucket
+        ForgettingQuality().compute(_population_ctx(u[:1], r))
+    # Five oracles: halves of 2 have no bucket, so F_ref is left out (its cell stays empty) but F stays.
+    partial = ForgettingQuality().compute(_population_ctx(u, r[:5]))
+    assert set(partial) == {"F"}
+    with pytest.raises(MetricNotApplicable, match="at least 6 retrained"):
+        retrained_reference(confs[:5])
 
 
 def test_unlearning_score_arithmetic() -> None:

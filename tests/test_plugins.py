@@ -12,7 +12,7 @@ from unlearnbench.errors import PluginError
 from unlearnbench.plugins import build_plugin_manager, builtin_module_names
 from unlearnbench.registry import build_registry
 
-MY_METHOD = '''
+MY_METHOD = """
 from unlearnbench import hookimpl
 
 
@@ -27,7 +27,7 @@ class MyMethod:
 @hookimpl
 def unlearnbench_add_methods():
     return [MyMethod]
-'''
+"""
 
 
 def write_plugin(folder: Path, name: str, text: str) -> Path:
@@ -64,7 +64,9 @@ def test_local_plugins_folder(tmp_path: Path) -> None:
 
 def test_plugins_dir_option(tmp_path: Path) -> None:
     write_plugin(tmp_path / "elsewhere", "mine", MY_METHOD)
-    registry = build_registry(build_plugin_manager(plugins_dir=tmp_path / "elsewhere", use_entry_points=False))
+    registry = build_registry(
+        build_plugin_manager(plugins_dir=tmp_path / "elsewhere", use_entry_points=False)
+    )
     assert "my_method" in registry.methods
 
 
@@ -116,7 +118,8 @@ def test_entry_point_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
          "    def compute(self, ctx):\n        return 1.0\n"
          "@hookimpl\ndef unlearnbench_add_metrics():\n    return [M]\n",
          r"metric 'm' needs 'higher_is_better'"),
-        ("from unlearnbench import hookimpl\n@hookimpl\ndef unlearnbench_add_methods():\n    raise RuntimeError('boom')\n",
+        ("from unlearnbench import hookimpl\n@hookimpl\ndef unlearnbench_add_methods():\n"
+         "    raise RuntimeError('boom')\n",
          r"broken.py: unlearnbench_add_methods raised RuntimeError: boom"),
     ],
 )  # fmt: skip

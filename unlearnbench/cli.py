@@ -32,7 +32,9 @@ def _parse_key_values(values: tuple[str, ...], option: str) -> dict[str, Any]:
     return out
 
 
-def _load(cli_plugins: tuple[str, ...], plugins_dir: str | None, config_file: str | None) -> tuple[Any, Any, Any]:
+def _load(
+    cli_plugins: tuple[str, ...], plugins_dir: str | None, config_file: str | None
+) -> tuple[Any, Any, Any]:
     """Read the config file's plugin options, build the plugin manager and the registry."""
     from unlearnbench.config import find_config_file, read_config_file
     from unlearnbench.plugins import build_plugin_manager
@@ -57,17 +59,29 @@ def cli() -> None:
 @cli.command()
 @click.option("--dataset", help="Dataset plugin name (default: digits, embedded).")
 @click.option("--data-path", type=click.Path(dir_okay=False), help="Local data file for the dataset (.npz).")
-@click.option("--dataset-option", "dataset_option", multiple=True, metavar="KEY=VALUE",
-              help="Option passed to the dataset loader (repeatable).")
+@click.option(
+    "--dataset-option",
+    "dataset_option",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option passed to the dataset loader (repeatable).",
+)
 @click.option("--model", help="Model architecture (default: the dataset's).")
 @click.option("--forget", help="Forget set: a random fraction (default 0.1) or class:N[,M].")
 @click.option("--seeds", type=int, help="Unlearning replicate seeds S.")
 @click.option("--oracles", type=int, help="Retrained oracle models R.")
 @click.option("--epochs", type=int, help="Epochs for the original and oracle models (default: per dataset).")
-@click.option("--method", "methods", multiple=True, metavar="PATTERN",
-              help="Methods or items to run: fnmatch patterns or name[key=value,...] (repeatable).")
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    metavar="PATTERN",
+    help="Methods or items to run: fnmatch patterns or name[key=value,...] (repeatable).",
+)
 @click.option("-k", "keyword", metavar="EXPR", help="Select items by a boolean substring expression.")
-@click.option("--metric", "metrics", multiple=True, metavar="PATTERN", help="Metrics to compute (repeatable).")
+@click.option(
+    "--metric", "metrics", multiple=True, metavar="PATTERN", help="Metrics to compute (repeatable)."
+)
 @click.option("--collect-only", is_flag=True, default=None, help="List the collected items and stop.")
 @click.option("-x", "exitfirst", is_flag=True, help="Stop after the first failed item.")
 @click.option("--maxfail", type=int, help="Stop after N failed items.")
@@ -80,8 +94,12 @@ def cli() -> None:
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
 @click.option("--preset", help="A named preset of options.")
-@click.option("-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one.")
-@click.option("--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins).")
+@click.option(
+    "-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one."
+)
+@click.option(
+    "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
+)
 def run(**opts: Any) -> int:
     """Run every selected method against every selected metric."""
     from unlearnbench.config import resolve_config
@@ -151,8 +169,12 @@ def _header_lines(config: Any, n_items: int) -> list[str]:
 
 @cli.command(name="list")
 @click.argument("kind", type=click.Choice(LIST_KINDS), default="methods")
-@click.option("-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one.")
-@click.option("--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins).")
+@click.option(
+    "-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one."
+)
+@click.option(
+    "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
+)
 def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
     """List registered methods, metrics, datasets, models, plugins or presets."""
     from unlearnbench.reporting.terminal import print_listing
@@ -183,8 +205,12 @@ def _print_plugins(plugin_set: Any) -> int:
 
 
 @cli.command()
-@click.option("-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one.")
-@click.option("--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins).")
+@click.option(
+    "-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one."
+)
+@click.option(
+    "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
+)
 def plugins(plugins: tuple[str, ...], plugins_dir: str | None) -> int:
     """List every plugin with its version, origin and the hooks it implements."""
     plugin_set, _, _ = _load(plugins, plugins_dir, None)

@@ -35,7 +35,7 @@ class Config:
     model: str | None = None  # None: the dataset's default model
     forget: str = "0.1"
     seeds: int = 3
-    oracles: int = 4
+    oracles: int = 6
     split_seed: int = 42
     base_seed: int = 0
     epochs: int | None = None  # None: the dataset's default epochs for base and oracle training
@@ -82,8 +82,27 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     "fake": {"dataset": "fake", "seeds": 3, "oracles": 6},
 }
 
-_INT_FIELDS = {"seeds", "oracles", "split_seed", "base_seed", "epochs", "maxfail", "verbosity", "eval_batch_size"}
-_STR_FIELDS = {"dataset", "model", "forget", "keyword", "cache_dir", "output_dir", "device", "plugins_dir", "preset"}
+_INT_FIELDS = {
+    "seeds",
+    "oracles",
+    "split_seed",
+    "base_seed",
+    "epochs",
+    "maxfail",
+    "verbosity",
+    "eval_batch_size",
+}
+_STR_FIELDS = {
+    "dataset",
+    "model",
+    "forget",
+    "keyword",
+    "cache_dir",
+    "output_dir",
+    "device",
+    "plugins_dir",
+    "preset",
+}
 _BOOL_FIELDS = {"collect_only", "no_cache"}
 _TUPLE_FIELDS = {"methods", "metrics", "plugins"}
 _DICT_FIELDS = {"dataset_options", "method_options"}
@@ -91,6 +110,7 @@ _DICT_FIELDS = {"dataset_options", "method_options"}
 
 def _check_value(key: str, value: Any, source: str) -> Any:
     """Validate one option's type; returns the normalised value."""
+
     def bad(expected: str) -> UsageError:
         return UsageError(f"{source}: option {key!r} must be {expected}, got {value!r}")
 
@@ -197,7 +217,7 @@ def resolve_config(
         preset_opts = validate_options(presets[preset_name], f"preset {preset_name!r}")
     merged: dict[str, Any] = {**preset_opts, **file_opts, **cli}
     for key in _DICT_FIELDS:  # tables merge key by key, so the command line refines a preset
-        layers = [layer.get(key) for layer in (preset_opts, file_opts, cli) if layer.get(key)]
+        layers: list[dict[str, Any]] = [layer[key] for layer in (preset_opts, file_opts, cli) if layer.get(key)]
         if layers:
             merged[key] = {k: v for layer in layers for k, v in layer.items()}
     if preset_name:

@@ -24,7 +24,7 @@ class PluginError(UsageError):
     """A plugin failed to import or broke the contract; the message names the plugin."""
 
 
-class MetricNotApplicable(Exception):
+class MetricNotApplicable(ValueError):
     """Raised by a metric that cannot be computed for this run's configuration (e.g. too few models).
 
     The cell shows "n/a" with the reason instead of a value; unlike an error it does not fail the item.

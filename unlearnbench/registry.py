@@ -47,7 +47,12 @@ class Registry:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> dict[str, Entry]:
-        return {"method": self.methods, "metric": self.metrics, "dataset": self.datasets, "model": self.models}[kind]
+        return {
+            "method": self.methods,
+            "metric": self.metrics,
+            "dataset": self.datasets,
+            "model": self.models,
+        }[kind]
 
 
 def validate_class(cls: Any, kind: str, where: str) -> str:
@@ -56,7 +61,9 @@ def validate_class(cls: Any, kind: str, where: str) -> str:
         raise PluginError(f"{where}: unlearnbench_add_{kind}s must return classes, got {cls!r}")
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not _NAME.match(name):
-        raise PluginError(f"{where}: {kind} class {cls.__name__} needs a 'name' string (letters, digits, _ . -)")
+        raise PluginError(
+            f"{where}: {kind} class {cls.__name__} needs a 'name' string (letters, digits, _ . -)"
+        )
     description = getattr(cls, "description", None)
     if not isinstance(description, str) or not description.strip():
         raise PluginError(f"{where}: {kind} {name!r} needs a non-empty 'description' string")
@@ -75,7 +82,9 @@ def validate_class(cls: Any, kind: str, where: str) -> str:
             raise PluginError(f"{where}: method {name!r} has 'defaults' that is not a dict")
         grid = getattr(cls, "grid", None)
         if grid is not None and not isinstance(grid, (Mapping, list, tuple)):
-            raise PluginError(f"{where}: method {name!r} has a 'grid' that is neither a dict of lists nor a list")
+            raise PluginError(
+                f"{where}: method {name!r} has a 'grid' that is neither a dict of lists nor a list"
+            )
     return name
 
 
@@ -91,7 +100,9 @@ def _collect(plugins: PluginSet, hook_name: str, kind: str, target: dict[str, En
         if returned is None:
             continue
         if not isinstance(returned, (list, tuple)):
-            raise PluginError(f"{where}: {hook_name} must return a list of classes, got {type(returned).__name__}")
+            raise PluginError(
+                f"{where}: {hook_name} must return a list of classes, got {type(returned).__name__}"
+            )
         for cls in returned:
             name = validate_class(cls, kind, where)
             if name in target:
@@ -99,7 +110,9 @@ def _collect(plugins: PluginSet, hook_name: str, kind: str, target: dict[str, En
                 raise PluginError(
                     f"{where}: {kind} name {name!r} is already registered by {other.origin} {other.location}"
                 )
-            target[name] = Entry(name, cls, kind, info.origin if info else "?", info.location if info else where)
+            target[name] = Entry(
+                name, cls, kind, info.origin if info else "?", info.location if info else where
+            )
 
 
 def _collect_presets(plugins: PluginSet, target: dict[str, dict[str, Any]]) -> None:
@@ -113,7 +126,9 @@ def _collect_presets(plugins: PluginSet, target: dict[str, dict[str, Any]]) -> N
         try:
             returned = impl.function()
         except Exception as exc:
-            raise PluginError(f"{where}: unlearnbench_add_presets raised {type(exc).__name__}: {exc}") from None
+            raise PluginError(
+                f"{where}: unlearnbench_add_presets raised {type(exc).__name__}: {exc}"
+            ) from None
         if not isinstance(returned, Mapping):
             raise PluginError(f"{where}: unlearnbench_add_presets must return a dict of presets")
         for name, options in returned.items():

@@ -39,7 +39,7 @@ from unlearnbench.data.splits import fingerprint, split_tensors, splits_fingerpr
 from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.evaluation import compute_outputs, copy_model, freeze, state_dict_cpu
 from unlearnbench.registry import Entry
-from unlearnbench.results import Column, ItemResult, SeedResult, Summary, summarise
+from unlearnbench.results import Column, ItemResult, Outcome, SeedResult, Summary, summarise
 from unlearnbench.training import Recipe, train
 
 
@@ -76,6 +76,8 @@ class Bench:
     cache: Cache
     base_seed: int
     eval_batch_size: int = 1024
+    #: R: oracles 0..R-1 form the reference pool; the ``retrain`` row's replicates use seeds R, R+1, ...
+    oracle_count: int = 1
     progress: ProgressCallback | None = None
     time_budget: float | None = None
     data: dict[str, TensorData] = field(init=False)
@@ -132,8 +134,9 @@ class Bench:
                 self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
             return TrainedModel(state, float(meta.get("seconds", float("nan"))), outputs, cached=True)
         model = self.new_model(seed)
-        stats = train(model, data, self.recipe, seed=seed, device=self.device, progress=self.progress,
-                      description=label)
+        stats = train(
+            model, data, self.recipe, seed=seed, device=self.device, progress=self.progress, description=label
+        )
         state = state_dict_cpu(model)
         self.cache.save_state(role, key, state, {"seconds": stats.seconds, "final_loss": stats.final_loss})
         outputs = self.outputs_of(model)
@@ -154,6 +157,14 @@ class Bench:
 
     def oracle_pool(self, count: int) -> list[TrainedModel]:
         return [self.oracle(seed) for seed in range(count)]
+
+    def independent_oracle(self, replicate_seed: int) -> TrainedModel:
+        """A retrained model disjoint from the reference pool, for the ``retrain`` row's replicate.
+
+        Reusing pool members would compare the oracle pool partly with itself and inflate population
+        metrics such as F; seeds R + s keep the ``retrain`` row an honest "perfect unlearner".
+        """
+        return self.oracle(self.oracle_count + replicate_seed)
 
     def unlearned_key(self, entry: Entry, params: Mapping[str, Any], seed: int) -> str:
         return content_key(
@@ -245,7 +256,9 @@ def run_item(
                 model, seconds = _unlearn_once(bench, instance, merged, seed)
                 outputs = bench.outputs_of(model)
                 if not _outputs_finite(outputs):
-                    raise MetricValueError("the unlearned model produces non-finite logits (NaN or inf weights?)")
+                    raise MetricValueError(
+                        "the unlearned model produces non-finite logits (NaN or inf weights?)"
+                    )
             except Exception as exc:
                 errors["unlearn"] = f"seed {seed}: {_short_error(exc)}"
                 break
@@ -291,7 +304,7 @@ def run_item(
                 errors[spec.name] = _short_error(exc)
 
     summary = _summaries(seed_results, population, len(seeds))
-    outcome = "failed" if "unlearn" in errors else ("error" if errors else "passed")
+    outcome: Outcome = "failed" if "unlearn" in errors else ("error" if errors else "passed")
     return ItemResult(
         item_id=item_id, method=entry.name, params=dict(params), description=entry.description,
         outcome=outcome, seeds=tuple(seed_results), population=population, summary=summary,
@@ -307,7 +320,7 @@ def _unlearn_once(bench: Bench, method: Any, merged: Mapping[str, Any], seed: in
     frozen = freeze(copy_model(model))
 
     def oracle_model() -> nn.Module:
-        trained = bench.oracle(seed)
+        trained = bench.independent_oracle(seed)
         ctx.charged_seconds = trained.seconds
         return bench.model_from_state(trained.state)
 
@@ -326,12 +339,16 @@ def _unlearn_once(bench: Bench, method: Any, merged: Mapping[str, Any], seed: in
     reference = bench.build_model().state_dict()
     got = result.state_dict()
     if set(got) != set(reference) or any(got[k].shape != reference[k].shape for k in reference):
-        raise TypeError("unlearn returned a model whose parameters differ in names or shapes from the original")
+        raise TypeError(
+            "unlearn returned a model whose parameters differ in names or shapes from the original"
+        )
     result.eval()
     return result, ctx.charged_seconds if ctx.charged_seconds is not None else seconds
 
 
-def _summaries(seeds: Sequence[SeedResult], population: Mapping[str, float], n_seeds: int) -> dict[str, Summary]:
+def _summaries(
+    seeds: Sequence[SeedResult], population: Mapping[str, float], n_seeds: int
+) -> dict[str, Summary]:
     summary: dict[str, Summary] = {}
     keys: list[str] = []
     for s in seeds:
@@ -356,13 +373,25 @@ def columns_for(metrics: Sequence[MetricSpec]) -> list[Column]:
         if declared:
             for sub in declared:
                 columns.append(
-                    Column(f"{spec.name}.{sub}", str(sub), spec.name, higher_is_better(spec.instance, sub),
-                           scope, spec.entry.description)
+                    Column(
+                        f"{spec.name}.{sub}",
+                        str(sub),
+                        spec.name,
+                        higher_is_better(spec.instance, sub),
+                        scope,
+                        spec.entry.description,
+                    )
                 )
         else:
             label = str(getattr(spec.instance, "label", spec.name))
             columns.append(
-                Column(spec.name, label, spec.name, higher_is_better(spec.instance, spec.name), scope,
-                       spec.entry.description)
+                Column(
+                    spec.name,
+                    label,
+                    spec.name,
+                    higher_is_better(spec.instance, spec.name),
+                    scope,
+                    spec.entry.description,
+                )
             )
     return columns

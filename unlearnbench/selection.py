@@ -80,7 +80,9 @@ def parse_explicit_item(pattern: str) -> tuple[str, dict[str, Any]] | None:
     return match.group("name"), params
 
 
-def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+def expand_grid(
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None,
+) -> list[dict[str, Any]]:
     """Grid points: the cartesian product of a mapping of lists, or an explicit list of dicts."""
     if not grid:
         return []

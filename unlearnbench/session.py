@@ -143,12 +143,18 @@ class Session:
         items: list[Item] = []
         for item in all_items:
             is_anchor = item.method in REFERENCE_METHODS and not item.params
-            if is_anchor or not cfg.methods or any(matches_pattern(item.method, item.item_id, p) for p in patterns):
+            if (
+                is_anchor
+                or not cfg.methods
+                or any(matches_pattern(item.method, item.item_id, p) for p in patterns)
+            ):
                 items.append(item)  # the anchors original and retrain are always evaluated
         items.extend(explicit)
         if cfg.keyword:
             expr = KeywordExpression(cfg.keyword)
-            items = [i for i in items if i.method in REFERENCE_METHODS and not i.params or expr.matches(i.item_id)]
+            items = [
+                i for i in items if i.method in REFERENCE_METHODS and not i.params or expr.matches(i.item_id)
+            ]
         items = self._dedupe(items)
         items.sort(key=_reference_first)
         self.metric_entries = self._select_metrics()
@@ -272,7 +278,11 @@ class Session:
         return columns
 
     def _write(
-        self, finished: list[ItemResult], columns: list[Column], interrupted: bool, exitstatus: ExitCode | None
+        self,
+        finished: list[ItemResult],
+        columns: list[Column],
+        interrupted: bool,
+        exitstatus: ExitCode | None,
     ) -> RunResults:
         results = RunResults(
             run_id=self.run_id,
@@ -340,6 +350,7 @@ class Session:
         progress = getattr(self.reporter, "progress", None)
         return Bench(raw=raw, splits=splits, model_name=model_name, build_model=build, recipe=recipe,
                      device=device, cache=cache, base_seed=cfg.base_seed, eval_batch_size=cfg.eval_batch_size,
+                     oracle_count=cfg.oracles,
                      progress=progress, time_budget=cfg.time_budget)  # fmt: skip
 
     def _describe_dataset(self, bench: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``retrain``: the exact oracle, a model trained from scratch on the retain set only.
 
-The replicate for seed ``s`` is the run's oracle ``s`` (trained, or loaded from the cache, with the same
-recipe as the original model); its runtime is charged as that oracle's training time, so the ``runtime``
-ratio of this row is 1 by construction.
+The replicate for seed ``s`` is a retrained model with training seed ``R + s`` (trained, or loaded from the
+cache, with the same recipe as the original model), disjoint from the R models of the reference pool, so
+population metrics compare independent retrained models. Its runtime is charged as that model's training
+time, so the ``runtime`` ratio of this row is about 1.
 """
 
 from __future__ import annotations

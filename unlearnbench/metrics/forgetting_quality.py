@@ -8,10 +8,11 @@ Rates are counts in sorted arrays (``searchsorted``) and ε is read from a table
 counts. The ~400 × 400 interval attacks per example have left ends on one arithmetic lattice up to
 rounding: counts are taken on the lattice, and thresholds where rounding could decide a side are recounted.
 
-Choices the definition leaves open (each is tested): pools of different sizes score on the points scale of
-``N = min(N_unlearned, N_retrained)`` (the released code's N when the pools are equal); no kept threshold
-gives ε = 0 (no attack tells the groups apart); on equal ranges the negative group is the "narrow" one, as
-in the released code. Rates are exact float64 fractions (the released code averages float32 indicators).
+Choices the definition leaves open (each is tested): for pools of different sizes, max_ε is the largest
+finite ε any attack can produce, rounded up (see :func:`max_epsilon`; the page's ceil(ln(N − 1)) when the
+sizes are equal); no kept threshold gives ε = 0 (no attack tells the groups apart); on equal ranges the
+negative group is the "narrow" one, as in the released code. Rates are exact float64 fractions (the
+released code averages float32 indicators).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from unlearnbench.api import EvalContext
+from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.hookspec import hookimpl
 
 if TYPE_CHECKING:
@@ -33,12 +35,16 @@ __all__ = [
     "DELTA",
     "EPSILON_CAP",
     "ForgettingQuality",
+    "cached_forgetting_quality",
+    "check_population",
     "epsilon_points",
     "epsilon_table",
     "forgetting_quality",
+    "linspace_at",
     "logit_scaled_confidence",
     "max_epsilon",
     "population_confidences",
+    "ranked_table",
     "retrained_reference",
 ]
 
@@ -81,17 +87,24 @@ def logit_scaled_confidence(logits: Any, targets: Any) -> np.ndarray:
     return result
 
 
-def max_epsilon(n_models: int) -> int:
-    """ceil(ln(N − 1)): ε at or above it scores 0 (0 for N ≤ 2, where no bucket exists)."""
-    if n_models <= 2:
+def max_epsilon(n_models: int, n_other: int | None = None) -> int:
+    """ε at or above which an example scores 0: ceil(ln(N − 1)) for two pools of N models.
+
+    For pools of sizes a ≤ b it is ceil(ln(b·(a − 1)/a)): the largest finite ε, reached with one error
+    of each kind, ln(1 − 1/a) − ln(1/b) at δ = 0, rounded up. For a = b that is the page's ceil(ln(N − 1)),
+    and, as there, only capped ε (perfect separation, the peakiness guard) reaches it. 0 (no bucket at
+    all) when the bound is ≤ 1, e.g. N ≤ 2.
+    """
+    small, big = sorted((n_models, n_models if n_other is None else n_other))
+    if small < 2 or big * (small - 1) <= small:
         return 0
-    return int(math.ceil(math.log(n_models - 1)))
+    return int(math.ceil(math.log(big * (small - 1) / small)))
 
 
-def epsilon_points(epsilons: np.ndarray, n_models: int) -> np.ndarray:
+def epsilon_points(epsilons: np.ndarray, n_models: int, n_other: int | None = None) -> np.ndarray:
     """Points per ε: 2^−k in bucket k = [0.5k, 0.5k + 0.5), 0 from max_ε(N) on."""
     eps = np.asarray(epsilons, dtype=np.float64)
-    top = max_epsilon(n_models)
+    top = max_epsilon(n_models, n_other)
     # 2ε is exact in binary, so floor(2ε) is the bucket without any rounding at the edges.
     k = np.floor(eps / BUCKET_WIDTH)
     result: np.ndarray = np.where(eps < top, np.exp2(-k), 0.0)
@@ -166,14 +179,6 @@ def _lattice(n_right: int) -> tuple[int, int]:
     return (NUM_LEFT - 1) // g, (n_right - 1) // g
 
 
-@functools.lru_cache(maxsize=8)
-def _lattice_index(n_right: int, a: int, b: int) -> np.ndarray:
-    """[n_right, NUM_LEFT] lattice index a·k + b·j of every left end (shared, read-only)."""
-    out = a * np.arange(n_right)[:, None] + b * np.arange(NUM_LEFT)[None, :]
-    out.setflags(write=False)
-    return out
-
-
 def _buffer(work: dict[tuple[str, int, str], np.ndarray], name: str, size: int, dtype: Any) -> np.ndarray:
     """A scratch array reused across the examples of one call: fresh multi-megabyte arrays for every
     example would cost page faults that dominate the 160k-element passes."""
@@ -223,7 +228,7 @@ def _interval_best(narrow: np.ndarray, wide: np.ndarray, delta: float, work: dic
         # Magnitudes so large that the thresholds are no longer a lattice: count every one exactly.
         k = np.repeat(np.arange(n_right), NUM_LEFT)
         lefts = linspace_at(starts[k], stops[k], NUM_LEFT, np.tile(np.arange(NUM_LEFT), n_right))
-        return _exact_left_ends(narrow, wide, ranks, values, base_k[k], lefts, stride)
+        return _exact_left_ends(narrow, wide, (ranks, values), base_k[k], lefts)
 
     # Left end (k, j) is base + spacing·(a·k + b·j) up to rounding far below ``tol``. Count each group
     # below every lattice point once; a confidence within ``tol`` of a lattice point is ambiguous, so the
@@ -249,7 +254,7 @@ def _interval_best(narrow: np.ndarray, wide: np.ndarray, delta: float, work: dic
     if a == 1 and b == 1:
         m = np.lib.stride_tricks.sliding_window_view(m_small, NUM_LEFT)[:n_right]
     else:
-        m = m_small[_lattice_index(n_right, a, b)]
+        m = m_small[a * np.arange(n_right)[:, None] + b * np.arange(NUM_LEFT)[None, :]]
     index = _buffer(work, "index", n_right * NUM_LEFT, ranks.dtype).reshape(n_right, NUM_LEFT)
     np.add(base_k[:, None], m, out=index)
     picked = _buffer(work, "picked", n_right * NUM_LEFT, ranks.dtype).reshape(n_right, NUM_LEFT)
@@ -262,25 +267,19 @@ def _interval_best(narrow: np.ndarray, wide: np.ndarray, delta: float, work: dic
         _, k = np.nonzero(ok)
         j = j_num[ok] // b
         lefts = linspace_at(starts[k], stops[k], NUM_LEFT, j)
-        best = max(best, _exact_left_ends(narrow, wide, ranks, values, base_k[k], lefts, stride))
+        best = max(best, _exact_left_ends(narrow, wide, (ranks, values), base_k[k], lefts))
     return best
 
 
 def _exact_left_ends(
-    narrow: np.ndarray,
-    wide: np.ndarray,
-    ranks: np.ndarray,
-    values: np.ndarray,
-    base_k: np.ndarray,
-    lefts: np.ndarray,
-    stride: int,
+    narrow: np.ndarray, wide: np.ndarray, table: tuple[np.ndarray, np.ndarray], base_k: Any, lefts: Any
 ) -> float:
     """Best ε of the interval thresholds with these left ends (right ends folded into ``base_k``)."""
     if lefts.size == 0:
         return -math.inf
     p_l = np.searchsorted(narrow, lefts, side="left")
     q_l = np.searchsorted(wide, lefts, side="left")
-    return float(values[ranks[base_k + p_l * stride - q_l].max()])
+    return float(table[1][table[0][base_k + p_l * (2 * wide.size + 1) - q_l].max()])
 
 
 def _sorted_median(sorted_rows: np.ndarray) -> np.ndarray:
@@ -347,7 +346,7 @@ def forgetting_quality(
 ) -> tuple[float, np.ndarray]:
     """F and the per-example ε from confidences of shape [N_u models, S] and [N_r models, S].
 
-    The pools may differ in size; the points scale then uses N = min(N_u, N_r). ``backend`` is
+    The pools may differ in size (see :func:`max_epsilon` for the points scale). ``backend`` is
     ``"numpy"``, ``"torch"`` (on the tensors' device) or ``"auto"`` (torch when given tensors); both give
     identical results. ε has shape [S], float64, in [0, 50].
     """
@@ -367,19 +366,18 @@ def forgetting_quality(
         eps = epsilons_torch(unlearned_confs, retrained_confs, delta)
     else:
         eps = _epsilons_numpy(u_np, r_np, delta)
-    n_models = min(u_np.shape[0], r_np.shape[0])
-    return float(np.mean(epsilon_points(eps, n_models))), eps
+    return float(np.mean(epsilon_points(eps, u_np.shape[0], r_np.shape[0]))), eps
 
 
 def _reference_halves(n_retrained: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two disjoint halves of N // 2 retrained models each, from a fixed seeded permutation."""
     half = n_retrained // 2
     if half < 2:
-        raise ValueError(
+        raise MetricNotApplicable(
             f"the retrained reference needs two halves of at least 2 models, got {n_retrained} retrained"
         )
     if max_epsilon(half) == 0:
-        raise ValueError(
+        raise MetricNotApplicable(
             f"halves of {half} retrained models leave no ε bucket (ceil(ln({half} - 1)) = 0), so the "
             f"reference F would be 0 by construction; use at least 6 retrained models"
         )
@@ -433,13 +431,12 @@ def cached_forgetting_quality(unlearned: np.ndarray, retrained: np.ndarray, delt
 
 
 def check_population(n_unlearned: int, n_retrained: int) -> None:
-    """Raise ValueError unless F can score at this N (at least one bucket, so min(N_u, N_r) ≥ 3)."""
-    n = min(n_unlearned, n_retrained)
-    if max_epsilon(n) == 0:
-        raise ValueError(
+    """Raise ValueError unless F has at least one ε bucket at these pool sizes (not 2 and 2, not 1)."""
+    if max_epsilon(n_unlearned, n_retrained) == 0:
+        raise MetricNotApplicable(
             f"forgetting quality with {n_unlearned} unlearned and {n_retrained} retrained models has no "
-            f"ε bucket (ceil(ln(N - 1)) = 0 for N = {n}), so F would be 0 by construction; "
-            "use at least 3 replicate seeds and 3 retrained models"
+            "ε bucket (max_ε = 0), so F would be 0 by construction; use at least 2 replicate seeds and "
+            "3 retrained models (or 3 and 2)"
         )
 
 
@@ -464,8 +461,12 @@ class ForgettingQuality:
         """F of the replicates against the oracles, and the oracle pool's own half-vs-half F."""
         u, r = population_confidences(ctx)
         check_population(u.shape[0], r.shape[0])
-        _reference_halves(r.shape[0], REFERENCE_SEED)  # fail before the long computation
-        return {"F": cached_forgetting_quality(u, r), "F_ref": retrained_reference(r)}
+        values = {"F": cached_forgetting_quality(u, r)}
+        try:
+            values["F_ref"] = retrained_reference(r)
+        except MetricNotApplicable:
+            pass  # F_ref needs >= 6 retrained models; its cell stays empty ("—"), F is still valid
+        return values
 
 
 @hookimpl
