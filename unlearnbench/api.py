@@ -118,6 +118,8 @@ class UnlearnContext:
     progress: ProgressCallback | None = None
     #: Soft time budget in seconds (None: unlimited). Methods with an iteration loop should respect it.
     time_budget: float | None = None
+    #: The forgotten classes under class-wise forgetting (``--forget class:N``), else None.
+    forget_classes: tuple[int, ...] | None = None
     #: A method that reuses a cached artifact sets this to the real cost (seconds) it stands for,
     #: e.g. ``retrain`` charges the oracle's training time. ``None``: the measured wall time counts.
     charged_seconds: float | None = None
@@ -135,18 +137,28 @@ class UnlearnContext:
         model: nn.Module,
         data: TensorData,
         recipe: Recipe | None = None,
+        *,
+        loss_fn: Callable[..., torch.Tensor] | None = None,
+        aux: TensorData | None = None,
+        after_step: Callable[[nn.Module], None] | None = None,
+        description: str = "unlearn",
         **overrides: Any,
     ) -> TrainStats:
-        """Train ``model`` in place with the bench's one training loop (see :mod:`unlearnbench.training`).
+        """Train ``model`` in place with the bench's one training loop (see :func:`unlearnbench.training.train`).
 
         ``overrides`` replace fields of ``recipe`` (default: the run's recipe), e.g.
-        ``ctx.train(model, ctx.retain, epochs=5, lr=0.01, augment=False)``.
+        ``ctx.train(model, ctx.retain, epochs=5, lr=0.01, augment=False)``. ``loss_fn``, ``aux`` and
+        ``after_step`` are passed through; the context's ``time_budget`` is respected.
         """
-        from unlearnbench.training import train
+        from unlearnbench.training import cross_entropy_loss, train
 
         base = recipe if recipe is not None else self.recipe
         final = dataclasses.replace(base, **overrides) if overrides else base
-        return train(model, data, final, seed=self.seed, device=self.device, progress=self.progress)
+        return train(
+            model, data, final, seed=self.seed, device=self.device, progress=self.progress,
+            loss_fn=loss_fn or cross_entropy_loss, description=description, aux=aux,
+            time_budget=self.time_budget, after_step=after_step,
+        )  # fmt: skip
 
 
 @dataclass
@@ -194,7 +206,9 @@ class Method(Protocol):
     ``defaults`` are the paper's hyperparameters; ``grid`` is either a mapping of parameter → values
     (the cartesian product is taken) or a sequence of explicit parameter dicts; each point becomes one
     item, ``name[key=value,...]``. ``unlearn`` receives a fresh copy of the original model and returns
-    the unlearned model (it may modify and return the same object).
+    the unlearned model (it may modify and return the same object). A method that only makes sense for
+    class-wise forgetting sets ``requires_class_forget = True``; the runner then skips it, with the
+    reason, when the forget set is a random sample.
     """
 
     name: ClassVar[str]

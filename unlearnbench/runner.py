@@ -158,6 +158,13 @@ class Bench:
     def oracle_pool(self, count: int) -> list[TrainedModel]:
         return [self.oracle(seed) for seed in range(count)]
 
+    def forget_classes(self) -> tuple[int, ...] | None:
+        """The forgotten classes for a ``class:N[,M]`` forget spec, else None."""
+        spec = self.splits.forget_spec
+        if not spec.startswith("class:"):
+            return None
+        return tuple(sorted({int(c) for c in spec[len("class:") :].split(",") if c.strip()}))
+
     def independent_oracle(self, replicate_seed: int) -> TrainedModel:
         """A retrained model disjoint from the reference pool, for the ``retrain`` row's replicate.
 
@@ -231,6 +238,11 @@ def run_item(
 ) -> ItemResult:
     """Run one item over ``seeds`` and compute every metric; never raises for method/metric errors."""
     start = time.perf_counter()
+    if getattr(entry.cls, "requires_class_forget", False) and bench.forget_classes() is None:
+        return ItemResult(
+            item_id=item_id, method=entry.name, params=dict(params), description=entry.description,
+            outcome="skipped", skip_reason=f"{entry.name} needs class-wise forgetting (--forget class:N)",
+        )  # fmt: skip
     original = bench.original()
     oracles = bench.oracle_pool(oracle_count)
     oracle_outputs = [o.outputs for o in oracles]
@@ -329,6 +341,7 @@ def _unlearn_once(bench: Bench, method: Any, merged: Mapping[str, Any], seed: in
         forget=bench.data["forget"], val=bench.data["val"], original=frozen,
         num_classes=bench.raw.num_classes, recipe=bench.recipe, new_model=lambda: bench.new_model(seed + 7919),
         oracle_model=oracle_model, progress=bench.progress, time_budget=bench.time_budget,
+        forget_classes=bench.forget_classes(),
     )  # fmt: skip
     torch.manual_seed(seed)
     start = time.perf_counter()

@@ -43,6 +43,8 @@ class Item:
     item_id: str
     entry: Entry
     params: dict[str, Any] = field(default_factory=dict)
+    #: The run's dataset, for the method's per-dataset defaults.
+    dataset: str = ""
 
     @property
     def method(self) -> str:
@@ -50,8 +52,14 @@ class Item:
 
     @property
     def merged_params(self) -> dict[str, Any]:
-        """The method's defaults overlaid with this item's parameters."""
-        return {**dict(getattr(self.entry.cls, "defaults", {}) or {}), **self.params}
+        """The method's defaults, then its ``dataset_defaults`` for this dataset, then the item's parameters."""
+        return merge_params(self.entry.cls, self.dataset, self.params)
+
+
+def merge_params(cls: type, dataset: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` < ``dataset_defaults[dataset]`` < explicit parameters (grid point or item id)."""
+    per_dataset = dict((getattr(cls, "dataset_defaults", {}) or {}).get(dataset, {}))
+    return {**dict(getattr(cls, "defaults", {}) or {}), **per_dataset, **params}
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -133,7 +141,7 @@ class Session:
                 name, params = parsed
                 if name not in methods:
                     raise UsageError(f"unknown method {name!r}{did_you_mean(name, methods)}")
-                explicit.append(Item(item_id(name, params), methods[name], params))
+                explicit.append(Item(item_id(name, params), methods[name], params, cfg.dataset))
             else:
                 patterns.append(pattern)
         all_items = [item for entry in methods.values() for item in self._items_of(entry)]
@@ -169,9 +177,10 @@ class Session:
             points = expand_grid(grid)
         except TypeError as exc:
             raise UsageError(f"method {entry.name!r}: bad grid: {exc}") from None
+        dataset = self.config.dataset
         if not points:
-            return [Item(entry.name, entry, {})]
-        return [Item(item_id(entry.name, p), entry, p) for p in points]
+            return [Item(entry.name, entry, {}, dataset)]
+        return [Item(item_id(entry.name, p), entry, p, dataset) for p in points]
 
     @staticmethod
     def _dedupe(items: list[Item]) -> list[Item]:

@@ -9,7 +9,7 @@ global torch seed is set for any randomness inside the model (dropout).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -34,6 +34,7 @@ class Recipe:
     schedule: str = "cosine"  # "cosine" (per epoch, as the seed) or "constant"
     augment: bool = True
     nesterov: bool = False
+    optimizer: str = "sgd"  # "sgd" (the seed's) or "adam" (betas 0.9, 0.999; momentum ignored)
 
     def key(self) -> dict[str, object]:
         """The recipe as a plain dict for cache keys and results.json."""
@@ -51,7 +52,8 @@ class TrainStats:
     images_per_second: float
 
 
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[..., torch.Tensor]
+"""``loss_fn(model, x, y)``; with ``aux`` data, ``loss_fn(model, x, y, aux_x, aux_y)``."""
 
 
 def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -60,8 +62,18 @@ def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> to
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """SGD with the recipe's momentum and weight decay over the trainable parameters."""
+    """SGD (or Adam) with the recipe's momentum and weight decay over the trainable parameters only.
+
+    Freezing a parameter (``requires_grad = False``) before training therefore excludes it entirely,
+    which is how methods that touch only some layers (CF-k, EU-k, masks) reuse this loop.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("no trainable parameters (every parameter has requires_grad=False)")
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, betas=(0.9, 0.999), weight_decay=recipe.weight_decay)
+    if recipe.optimizer != "sgd":
+        raise ValueError(f"unknown optimizer {recipe.optimizer!r}; use 'sgd' or 'adam'")
     return torch.optim.SGD(
         params,
         lr=recipe.lr,
@@ -69,6 +81,18 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
         weight_decay=recipe.weight_decay,
         nesterov=recipe.nesterov and recipe.momentum > 0,
     )
+
+
+def _endless(
+    data: TensorData, batch_size: int, augment: bool, seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of ``data`` forever, reshuffled every pass (its own seeded generator)."""
+    if len(data) == 0:
+        raise ValueError("cannot draw batches from an empty auxiliary dataset")
+    generator = torch.Generator()
+    generator.manual_seed(seed + 104_729)
+    while True:
+        yield from data.batches(batch_size, shuffle=True, augment=augment, generator=generator)
 
 
 def train(
@@ -80,10 +104,17 @@ def train(
     progress: ProgressCallback | None = None,
     loss_fn: LossFn = cross_entropy_loss,
     description: str = "train",
+    aux: TensorData | None = None,
+    time_budget: float | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
 ) -> TrainStats:
     """Train ``model`` in place on ``data`` with ``recipe``; returns timing and the last loss.
 
     ``loss_fn(model, x, y)`` lets methods reuse the loop with another objective (e.g. an ℓ1 penalty).
+    With ``aux`` (e.g. the forget set while iterating the retain set), every step also draws a batch of
+    the same size from an endlessly reshuffled stream of ``aux`` and calls ``loss_fn(model, x, y, ax, ay)``.
+    ``time_budget`` (seconds) stops after the step that exceeds it. ``after_step(model)`` runs after every
+    optimiser step (e.g. to re-apply a mask or clamp weights).
     """
     if len(data) == 0:
         raise ValueError("cannot train on an empty dataset")
@@ -102,20 +133,33 @@ def train(
     steps = 0
     last = float("nan")
     drop_last = len(data) > recipe.batch_size
+    aux_stream = _endless(aux.to(target), recipe.batch_size, recipe.augment, seed) if aux is not None else None
+    out_of_time = False
     for epoch in range(recipe.epochs):
         for xb, yb in data.batches(
             recipe.batch_size, shuffle=True, augment=recipe.augment, generator=generator, drop_last=drop_last
         ):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model, xb, yb)
+            if aux_stream is not None:
+                ax, ay = next(aux_stream)
+                loss = loss_fn(model, xb, yb, ax, ay)
+            else:
+                loss = loss_fn(model, xb, yb)
             loss.backward()
             optimizer.step()
+            if after_step is not None:
+                after_step(model)
             steps += 1
             last = float(loss.detach())
+            if time_budget is not None and time.perf_counter() - start > time_budget:
+                out_of_time = True
+                break
         if scheduler is not None:
             scheduler.step()
         if progress is not None:
             progress(description, epoch + 1, recipe.epochs)
+        if out_of_time:
+            break
     seconds = time.perf_counter() - start
     model.eval()
     images = steps * min(recipe.batch_size, len(data))
