@@ -196,3 +196,33 @@ def test_digits_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert results.dataset["name"] == "digits"
     assert original.summary["accuracy.TA"].mean > 0.9
     assert original.summary["accuracy.FA"].mean > retrain.summary["accuracy.FA"].mean
+
+
+def test_cs354_presets_collect_the_reports_grid(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["run", "--preset", "cs354", "--collect-only"], capsys)
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[-1] == "16 items collected"
+    assert {"finetune[epochs=25,lr=0.1]", "adversarial[hidden_size=16,lr=4e-05]"} <= set(lines)
+    code, out, _ = run_cli(["run", "--preset", "cs354-mini", "--collect-only", "-k", "finetune"], capsys)
+    assert code == 0 and "finetune[epochs=5,lr=0.1]" in out and "adversarial" not in out
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[method_options.finetun]\ngrid = [{epochs = 1}]\n', "unknown method 'finetun'. Did you mean: finetune?"),
+        ("[method_options.finetune]\ngird = []\n", "method_options.finetune: unknown key 'gird'"),
+    ],
+)
+def test_bad_method_options(tmp_path: Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "unlearnbench.toml").write_text(toml)
+    code, _, err = run_cli(["run", "--collect-only"], capsys)
+    assert code == 4 and message in err
+
+
+def test_config_defaults_and_grid_reach_the_items(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "unlearnbench.toml").write_text(
+        '[method_options.finetune]\ngrid = [{epochs = 2}]\ndefaults = {lr = 0.5}\n'
+    )
+    code, out, _ = run_cli(["run", "--collect-only", "--method", "finetune"], capsys)
+    assert code == 0 and "finetune[epochs=2]" in out.splitlines()

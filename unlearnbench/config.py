@@ -76,10 +76,48 @@ class Config:
 
 CONFIG_FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Config)}
 
-#: Built-in presets. ``default`` is what ``unlearnbench run`` does with no options.
+_CS354_METRICS = [
+    "accuracy", "simple_mia", "gold_standard", "mia_original", "forgetting_quality", "unlearning_score",
+    "runtime", "*_cs354",
+]  # fmt: skip
+
+#: Built-in presets. ``default`` is what ``unlearnbench run`` does with no options. The ``cs354`` presets
+#: reproduce the CS354 course report's experiment (see docs/presets.md): CIFAR-10 from ``--data-path``,
+#: ``$UNLEARNBENCH_CIFAR10`` or the cache dir.
 BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     "default": {"dataset": "digits"},
     "fake": {"dataset": "fake", "seeds": 3, "oracles": 6},
+    "cs354": {
+        "dataset": "cifar10",
+        "model": "resnet18",
+        "forget": "0.1",
+        # S = 16 replicates against R = 32 oracles: F has ceil(ln 15) = 3 → 6 buckets, and R = 2S makes the
+        # half-vs-half reference F_ref exactly comparable (16 vs 16).
+        "seeds": 16,
+        "oracles": 32,
+        "methods": ["finetune", "adversarial"],
+        "metrics": _CS354_METRICS,
+    },
+    "cs354-mini": {
+        "dataset": "cifar10",
+        "dataset_options": {"train_size": 5000, "heldout_size": 2000},
+        "model": "resnet18",
+        "forget": "0.1",
+        "epochs": 8,
+        "seeds": 3,
+        "oracles": 6,
+        "methods": ["finetune", "adversarial"],
+        "metrics": _CS354_METRICS,
+        "method_options": {
+            "finetune": {
+                "grid": [
+                    {"epochs": 1, "lr": 0.1}, {"epochs": 1, "lr": 0.01}, {"epochs": 1, "lr": 0.001},
+                    {"epochs": 3, "lr": 0.1}, {"epochs": 5, "lr": 0.1},
+                ]
+            },
+            "adversarial": {"defaults": {"epochs": 2}},
+        },  # fmt: skip
+    },
 }
 
 _INT_FIELDS = {

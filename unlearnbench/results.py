@@ -84,6 +84,8 @@ class ItemResult:
     skip_reason: str = ""
     #: Per metric name: why it does not apply to this run (shown as "n/a", not an error).
     notes: dict[str, str] = field(default_factory=dict)
+    #: Small JSON-able data behind the report's pictures (histograms, ROC points, per-class accuracy, ε).
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_reference(self) -> bool:
@@ -283,6 +285,7 @@ def _item_from_dict(d: Mapping[str, Any]) -> ItemResult:
         duration=float(d.get("duration", 0.0)),
         skip_reason=str(d.get("skip_reason", "")),
         notes={str(k): str(v) for k, v in d.get("notes", {}).items()},
+        diagnostics=dict(d.get("diagnostics", {})),
     )
 
 

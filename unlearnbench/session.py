@@ -45,6 +45,8 @@ class Item:
     params: dict[str, Any] = field(default_factory=dict)
     #: The run's dataset, for the method's per-dataset defaults.
     dataset: str = ""
+    #: Defaults given in the config (``[method_options.NAME] defaults = {...}``), over the method's own.
+    config_defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -53,13 +55,15 @@ class Item:
     @property
     def merged_params(self) -> dict[str, Any]:
         """The method's defaults, then its ``dataset_defaults`` for this dataset, then the item's parameters."""
-        return merge_params(self.entry.cls, self.dataset, self.params)
+        return merge_params(self.entry.cls, self.dataset, self.params, self.config_defaults)
 
 
-def merge_params(cls: type, dataset: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``defaults`` < ``dataset_defaults[dataset]`` < explicit parameters (grid point or item id)."""
+def merge_params(
+    cls: type, dataset: str, params: dict[str, Any], config_defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``defaults`` < ``dataset_defaults[dataset]`` < config defaults < explicit parameters (grid point or id)."""
     per_dataset = dict((getattr(cls, "dataset_defaults", {}) or {}).get(dataset, {}))
-    return {**dict(getattr(cls, "defaults", {}) or {}), **per_dataset, **params}
+    return {**dict(getattr(cls, "defaults", {}) or {}), **per_dataset, **(config_defaults or {}), **params}
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -133,6 +137,7 @@ class Session:
         """Expand grids, apply ``--method`` / ``-k`` / ``--metric`` selection and the collection hook."""
         cfg = self.config
         methods = self.registry.methods
+        self._check_method_options()
         explicit: list[Item] = []
         patterns: list[str] = []
         for pattern in cfg.methods:
@@ -141,7 +146,8 @@ class Session:
                 name, params = parsed
                 if name not in methods:
                     raise UsageError(f"unknown method {name!r}{did_you_mean(name, methods)}")
-                explicit.append(Item(item_id(name, params), methods[name], params, cfg.dataset))
+                explicit.append(Item(item_id(name, params), methods[name], params, cfg.dataset,
+                                     self._config_defaults(name)))
             else:
                 patterns.append(pattern)
         all_items = [item for entry in methods.values() for item in self._items_of(entry)]
@@ -177,10 +183,28 @@ class Session:
             points = expand_grid(grid)
         except TypeError as exc:
             raise UsageError(f"method {entry.name!r}: bad grid: {exc}") from None
-        dataset = self.config.dataset
+        dataset, overrides = self.config.dataset, self._config_defaults(entry.name)
         if not points:
-            return [Item(entry.name, entry, {}, dataset)]
-        return [Item(item_id(entry.name, p), entry, p, dataset) for p in points]
+            return [Item(entry.name, entry, {}, dataset, overrides)]
+        return [Item(item_id(entry.name, p), entry, p, dataset, overrides) for p in points]
+
+    def _config_defaults(self, method: str) -> dict[str, Any]:
+        return dict(self.config.method_options.get(method, {}).get("defaults", {}))
+
+    def _check_method_options(self) -> None:
+        """Every ``method_options`` entry names a registered method and only ``grid`` / ``defaults``."""
+        for name, options in self.config.method_options.items():
+            if name not in self.registry.methods:
+                raise UsageError(
+                    f"method_options: unknown method {name!r}{did_you_mean(name, self.registry.methods)}"
+                )
+            if not isinstance(options, dict):
+                raise UsageError(f"method_options.{name} must be a table with 'grid' and/or 'defaults'")
+            for key in options:
+                if key not in ("grid", "defaults"):
+                    raise UsageError(f"method_options.{name}: unknown key {key!r}; use 'grid' or 'defaults'")
+            if not isinstance(options.get("defaults", {}), dict):
+                raise UsageError(f"method_options.{name}.defaults must be a table")
 
     @staticmethod
     def _dedupe(items: list[Item]) -> list[Item]:
@@ -200,7 +224,7 @@ class Session:
         chosen: list[Entry] = []
         for pattern in self.config.metrics:
             found = [e for n, e in metrics.items() if matches_pattern(n, n, pattern)]
-            if not found:
+            if not found and not any(c in pattern for c in "*?["):  # a glob may match nothing
                 raise UsageError(f"unknown metric {pattern!r}{did_you_mean(pattern, metrics)}")
             chosen.extend(e for e in found if e not in chosen)
         return chosen
