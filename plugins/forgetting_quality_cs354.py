@@ -4,7 +4,11 @@ The report scored its methods with a community pre-release approximation of the 
 forgetting quality, not with the official definition (``unlearnbench.metrics.forgetting_quality``). This
 local plugin implements that approximation step for step (shared/docs/forgetting-quality.md, last section),
 under names that say so: ``forgetting_quality_cs354`` and ``unlearning_score_cs354``. Its values are not
-comparable with the official F: under this protocol two identical distributions already score about 0.44.
+comparable with the official F: under this protocol two identical distributions already score about 0.4
+(simulated at n = 10: 0.37 to 0.42 depending on the shape of the distribution; 0.42 to 0.45 at n = 6, 8, 12),
+because ε is a maximum over 2n + 1 attacks on only n models per pool, and it is +inf (worth 2^−12) for
+about a fifth of the examples: at n = 10, those where the logistic regression's 2-model test folds are all
+right or all wrong.
 
 The protocol, per forget example:
 
@@ -25,7 +29,8 @@ The protocol, per forget example:
 
 The logistic-regression attack holds out ceil(0.1 · 2n) models and needs one of each pool, so the
 protocol needs n ≥ 6 unlearning runs (``--seeds 10`` reproduces the report); below that the metrics are
-"n/a" with the reason. The noise is drawn from a fixed seed, so identical inputs give identical values.
+"n/a" with the reason. The noise is drawn from a fixed seed (the community code drew it unseeded), so
+identical inputs give identical values; scalars are computed in float64.
 """
 
 from __future__ import annotations
@@ -300,7 +305,7 @@ class ForgettingQualityCS354:
     description: ClassVar[str] = (
         "CS354 report's APPROXIMATION of forgetting quality (community pre-release code: -log max softmax, "
         "one retrained model + logit noise, threshold and logistic-regression attacks, delta 0.01); "
-        "not the official F: identical distributions score about 0.44"
+        "not the official F: identical distributions score about 0.4"
     )
     scope: ClassVar[str] = "population"
     needs: ClassVar[frozenset[str]] = frozenset({"outputs", "oracle_outputs"})
@@ -312,7 +317,7 @@ class ForgettingQualityCS354:
 
 
 class UnlearningScoreCS354:
-    """The CS354 report's score: F_cs354 × RA_U/RA_R × TA_U/TA_R with the single retrained model (oracle 0)."""
+    """The CS354 report's score: F_cs354 × RA_U/RA_R × TA_U/TA_R, R being one retrained model (oracle 0)."""
 
     name: ClassVar[str] = "unlearning_score_cs354"
     description: ClassVar[str] = (

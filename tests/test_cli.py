@@ -49,7 +49,7 @@ def test_fake_run_writes_results_and_report(tmp_path: Path, capsys: pytest.Captu
     code, out, err = run_cli([*FAKE, "--method", "finetune[epochs=1,lr=0.01]", "--output-dir", "out"], capsys)
     assert code == 0, out + err
     last = out.strip().splitlines()[-1]
-    assert re.fullmatch(r"=+ 3 passed in \d+\.\ds =+", last), last
+    assert re.fullmatch(r"=+ 3 passed in (\d+m )?\d+\.\ds =+", last), last
     results = load(tmp_path / "out" / "results.json")
     assert [i.item_id for i in results.items] == ["original", "retrain", "finetune[epochs=1,lr=0.01]"]
     assert results.seeds == (0, 1, 2) and results.oracle_seeds == (0, 1, 2, 3, 4, 5)

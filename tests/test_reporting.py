@@ -13,6 +13,10 @@ import pytest
 from rich.console import Console
 
 from unlearnbench import hookspec
+from unlearnbench.cli import main
+from unlearnbench.data.fake import Fake
+from unlearnbench.data.splits import make_splits
+from unlearnbench.data.stats import dataset_statistics
 from unlearnbench.reporting import (
     format_duration,
     format_gap,
@@ -22,7 +26,21 @@ from unlearnbench.reporting import (
     short_error,
     table_cells,
 )
-from unlearnbench.reporting.html import render_html, write_html
+from unlearnbench.reporting.figures import pareto_front
+from unlearnbench.reporting.html import dataset_view, render_html, write_html
+from unlearnbench.reporting.index import best_methods, render_index, write_index
+from unlearnbench.reporting.raster import heatmap_svg, image_grid_svg
+from unlearnbench.reporting.svg import (
+    Axis,
+    Bar,
+    Point,
+    Series,
+    bar_svg,
+    histogram_svg,
+    line_svg,
+    scatter_svg,
+    standalone,
+)
 from unlearnbench.reporting.terminal import (
     TerminalReporter,
     print_error,
@@ -38,7 +56,9 @@ from unlearnbench.results import (
     RunResults,
     SeedResult,
     Summary,
+    dumps,
     from_dict,
+    load,
     summarise,
     to_dict,
 )
@@ -496,3 +516,176 @@ def test_html_empty_run(results: RunResults) -> None:
     html = render_html(dataclasses.replace(results, items=(), dataset={}, interrupted=True))
     assert "No items ran." in html and "No dataset information recorded." in html
     assert "interrupted" in html
+
+
+def test_not_applicable_cells(results: RunResults) -> None:
+    item = dataclasses.replace(results.items[1], item_id="noted", summary={}, population={},
+                               notes={"forgetting_quality": "needs at least 3 retrained models"})  # fmt: skip
+    noted = dataclasses.replace(results, items=(*results.items, item))
+    cells = {i.item_id: c for i, c in table_cells(noted)}["noted"]
+    assert cells[3].kind == "na" and cells[3].text == "n/a" and "3 retrained" in cells[3].note
+    assert cells[0].kind == "missing"
+    html = render_html(noted)
+    assert 'class="num na" title="needs at least 3 retrained models">n/a<' in html
+    assert "<span class=\"mono\">forgetting_quality</span>: needs at least 3 retrained models" in html
+    assert "n/a" in _row(_text(render_table(noted)), "noted")
+
+
+def test_error_cells_carry_their_reason(results: RunResults) -> None:
+    html = render_html(results)
+    assert 'class="num error" title="RuntimeError: diverged">error<' in html
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def test_svg_axes_ticks() -> None:
+    assert Axis(0.0, 1.0).ticks() == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert Axis(0.93, 1.0).ticks() == pytest.approx([0.94, 0.96, 0.98, 1.0])
+    assert Axis(0.001, 1.0, log=True).ticks() == pytest.approx([0.001, 0.01, 0.1, 1.0])
+    axis = Axis(0.001, 1.0, log=True)
+    assert axis.fraction(0.01) == pytest.approx(1 / 3) and axis.fraction(0.0) == 0.0
+    assert Axis(0.0, 2.0).fraction(3.0) == 1.0
+
+
+def test_pareto_front_by_hand() -> None:
+    # (x lower better, y higher better): (0.3, 0.9) is beaten by (0.1, 0.95); (0.2, 0.96) trades off.
+    points = [(0.3, 0.9), (0.1, 0.95), (0.2, 0.96), (0.5, 0.99), (0.1, 0.95), (0.6, 0.98)]
+    assert pareto_front(points) == [1, 2, 3]
+
+
+def test_svg_escapes_every_label() -> None:
+    bad = '<script>alert(1)</script>"'
+    charts = [
+        scatter_svg([Point(0.1, 0.5, bad, "#000", tooltip=bad)], Axis(0, 1, bad), Axis(0, 1, bad), bad),
+        bar_svg([bad], [Bar(bad, [0.5], "#000")], Axis(0, 1), bad, bad),
+        histogram_svg(0, 1, [Series(bad, [1, 2], "#000")], bad, bad),
+        line_svg([Series(bad, [0.1, 1], "#000", [0.1, 1])], Axis(0.01, 1, log=True),
+                 Axis(0.01, 1, log=True), bad, diagonal=True, guides=[(0.1, bad)]),
+        image_grid_svg([(bad, ["javascript:alert(1)", "https://example.org/x.png"])], bad),
+        heatmap_svg([(bad, [[0.0, 1.0]])], 0.0, 1.0, bad),
+    ]  # fmt: skip
+    for svg in charts:
+        assert svg.startswith("<svg ") and svg.endswith("</svg>")
+        assert "<script" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;&quot;" in svg
+        assert "javascript:" not in svg and "https:" not in svg and "xmlns" not in svg
+    assert standalone(charts[0]).startswith('<?xml version="1.0" encoding="utf-8"?>\n<svg xmlns=')
+
+
+def test_dataset_view_draws_the_statistics() -> None:
+    raw = Fake().load("unused")
+    stats = dataset_statistics(raw, make_splits(raw, "0.1"))
+    view = dataset_view({"name": "fake", "stats": stats})
+    assert [f["anchor"] for f in view["figures"]] == [
+        "data-counts", "data-channels", "data-mean", "data-gray", "data-samples"
+    ]  # fmt: skip
+    assert [row[0] for row in view["channels"]] == ["red", "green", "blue"]
+    assert [key for key, _ in view["fields"]] == ["name"]
+    assert dataset_view({}) == {"fields": [], "figures": [], "channels": []}
+
+
+# --------------------------------------------------------------------------- a real (fake) run
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
+    """One run of the fake preset with two method items; returns its output folder."""
+    folder = tmp_path_factory.mktemp("runs") / "first"
+    code = main([*FAKE_RUN, "--method", "finetune[epochs=1,lr=0.1]", "--output-dir", str(folder),
+                 "--cache-dir", str(shared_cache)])  # fmt: skip
+    assert code == 0
+    return folder
+
+
+FAKE_RUN = ["run", "--preset", "fake", "-q", "--method", "finetune[epochs=1,lr=0.01]"]
+PICTURES = ("loss", "confidence", "roc", "classes", "epsilon")
+
+
+def test_real_report_has_every_section_and_picture(fake_run: Path) -> None:
+    results = load(fake_run / "results.json")
+    html = (fake_run / "report.html").read_text(encoding="utf-8")
+    assert html == render_html(results)  # rendered from results.json alone
+    for anchor in ("summary", "pareto", "items", "dataset"):
+        assert f'id="{anchor}"' in html and f'href="#{anchor}"' in html
+    for index, item in enumerate(results.items):
+        assert item.diagnostics["version"] == 1 and "parameters" in item.diagnostics
+        for picture in PICTURES:
+            assert f'id="item-{index}-{picture}"' in html, (item.item_id, picture)
+    for picture in ("counts", "channels", "mean", "gray", "samples"):
+        assert f'id="data-{picture}"' in html
+    assert html.count("<figure") == 1 + 5 * len(results.items) + 5
+    assert html.count("<svg") == html.count("<figure")
+    assert html.count("<script") == 1
+    assert "http://" not in html and "https://" not in html and "url(" not in html
+    # Every link is an anchor in the page and every image an inline PNG: nothing is fetched.
+    targets = re.findall(r"""\b(?:href|src)\s*=\s*["']([^"']*)""", html)
+    assert targets and all(t.startswith(("#", "data:image/png;base64,")) or t == "data:," for t in targets)
+    assert "retrain: forget vs test" in html  # the target curve on every method's ROC
+    # Resolved parameters: the explicit grid values and the method's defaults.
+    assert '<span class="">lr=0.01</span>' in html and '<span class="default">momentum=0.9</span>' in html
+    assert "× the retraining time" in html
+    assert len((fake_run / "results.json").read_bytes()) < 300_000
+
+
+def test_index_lists_runs_and_best_methods(fake_run: Path) -> None:
+    results = load(fake_run / "results.json")
+    index = fake_run.parent / "index.html"
+    assert index.is_file()  # written by the session after the run
+    second = fake_run.parent / "second"
+    later = dataclasses.replace(results, run_id="later-run", started_at="2999-01-01T00:00:00+00:00",
+                                dataset={**results.dataset, "name": "<b>other</b>"})  # fmt: skip
+    second.mkdir()
+    (second / "results.json").write_text(dumps(later))
+    (fake_run.parent / "junk").mkdir()
+    (fake_run.parent / "junk" / "results.json").write_text("{not json")
+    html = render_index(fake_run.parent)
+    assert write_index(fake_run.parent).read_text(encoding="utf-8") == html
+    assert html.index(">second<") < html.index('href="first/report.html"')  # newest first; no report: no link
+    assert "(no report)" in html and "junk" not in html
+    assert "&lt;b&gt;other&lt;/b&gt;" in html and "<b>other</b>" not in html
+    best = best_methods(results)
+    assert list(best) == ["unlearning_score", "forgetting_quality.F", "accuracy.TA", "runtime.ratio"]
+    for key in best:
+        for item_id, _ in best[key]:
+            assert item_id in html and not results.item(item_id).is_reference
+    assert "best TA ↑" in html and "http" not in html
+
+
+def test_compare_renders_both_runs(
+    fake_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = load(fake_run / "results.json")
+    other = tmp_path / "b-run"
+    other.mkdir()
+    changed = dataclasses.replace(results, run_id="b-run-id", config={**results.config, "seeds": 5})
+    (other / "results.json").write_text(dumps(changed))
+    code = main(["compare", str(fake_run), str(other / "results.json")])
+    out = capsys.readouterr().out
+    target = tmp_path / "compare-first-b-run.html"
+    assert code == 0 and target.is_file() and str(target.name) in out
+    html = target.read_text(encoding="utf-8")
+    assert results.run_id in html and "b-run-id" in html
+    assert '<th scope="row" class="mono">seeds</th><td class="mono">3</td><td class="mono">5</td>' in html
+    assert 'id="a-pareto"' in html and 'id="b-pareto"' in html and "http" not in html
+    assert "Δ ±0" in html  # identical numbers: no change
+    assert main(["compare", str(fake_run), str(tmp_path / "missing"), "-o", "x.html"]) == 4
+    assert "no results.json" in capsys.readouterr().err
+
+
+def test_data_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    options = ["--dataset-option", "num_classes=3", "--forget", "class:1", "--output-dir", "d"]
+    code = main(["data", "fake", *options])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    files = sorted(p.name for p in (tmp_path / "d").iterdir())
+    assert files == ["channel-statistics.svg", "class-counts.svg", "data.html", "gray-histogram.svg",
+                     "mean-image.svg", "samples.svg"]  # fmt: skip
+    assert "fake: examples per class" in out and "fake: channels" in out and "data.html" in out
+    html = (tmp_path / "d" / "data.html").read_text(encoding="utf-8")
+    assert html.count("<svg") == 5 and "http" not in html and "class:1" in html
+    svg = (tmp_path / "d" / "class-counts.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<?xml") and 'xmlns="http://www.w3.org/2000/svg"' in svg and "<style>" in svg
+    assert main(["data", "fak"]) == 4
+    assert "unknown dataset 'fak'. Did you mean: fake?" in capsys.readouterr().err
+    assert main(["data", "fake", "--dataset-option", "bogus=1"]) == 4
+    assert main(["data", "digits"]) == 0 and (tmp_path / "reports" / "data-digits" / "data.html").is_file()

@@ -217,6 +217,20 @@ def plugins(plugins: tuple[str, ...], plugins_dir: str | None) -> int:
     return _print_plugins(plugin_set)
 
 
+@cli.command(name="new-plugin")
+@click.argument("name")
+@click.option(
+    "--directory", "-d", type=click.Path(file_okay=False), help="Where to create it (default: ./NAME)."
+)
+def new_plugin(name: str, directory: str | None) -> int:
+    """Create an installable plugin package NAME with a working method, metric and tests."""
+    from unlearnbench.scaffold import next_steps, scaffold
+
+    created = scaffold(name, directory)
+    click.echo(next_steps(name, directory, created))
+    return 0
+
+
 @cli.command()
 @click.argument("results_file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default: beside the JSON).")
@@ -262,6 +276,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERNAL_ERROR)
     return int(result) if isinstance(result, int) else 0
 
+
+# The reporting commands import nothing heavy at module level (their work is imported when they run).
+from unlearnbench.reporting.commands import compare as _compare  # noqa: E402
+from unlearnbench.reporting.commands import data as _data  # noqa: E402
+
+cli.add_command(_data)
+cli.add_command(_compare)
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

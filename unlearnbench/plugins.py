@@ -18,10 +18,11 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import pkgutil
 import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -99,17 +100,67 @@ def _register(
     plugins: PluginSet, module: object, name: str, origin: str, location: str, version: str = ""
 ) -> None:
     pm = plugins.manager
+    if pm.is_registered(module):
+        other = plugins.info_for(module)
+        where = f"{other.origin} {other.location}" if other else str(pm.get_name(module))
+        raise PluginError(
+            f"plugin {origin} {location} is already loaded as {where}; load it only once "
+            "(e.g. drop the -p option for an installed plugin)"
+        )
     if pm.has_plugin(name) or name in plugins.infos:
         other = plugins.infos.get(name)
         where = f" (already registered from {other.origin} {other.location})" if other else ""
         raise PluginError(f"plugin name {name!r} from {origin} {location} is used twice{where}")
+    _check_unmarked(module, pm, f"{origin} {location}")
     try:
         pm.register(module, name=name)
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {origin} {location} breaks the hook contract: {exc}") from None
+        problem = _argument_problem(pm, module) or str(exc).splitlines()[0]
+        raise PluginError(f"plugin {origin} {location} breaks the hook contract: {problem}") from None
     except ValueError as exc:
         raise PluginError(f"plugin {origin} {location} could not be registered: {exc}") from None
     plugins.infos[name] = PluginInfo(name, origin, location, version, _hooks_of(pm, module))
+
+
+def _hook_functions(module: object) -> dict[str, Callable[..., object]]:
+    """The plugin's callables whose names look like hooks (``unlearnbench_*``)."""
+    found: dict[str, Callable[..., object]] = {}
+    for attr in dir(module):
+        if attr.startswith("unlearnbench_"):
+            value = getattr(module, attr, None)
+            if inspect.isfunction(value) or inspect.ismethod(value):
+                found[attr] = value
+    return found
+
+
+def _check_unmarked(module: object, pm: pluggy.PluginManager, where: str) -> None:
+    """A hook-named function without ``@hookimpl`` would be ignored silently: make it an error."""
+    for attr in _hook_functions(module):
+        if pm.parse_hookimpl_opts(module, attr) is None:
+            raise PluginError(
+                f"{where}: function {attr} is not marked as a hook implementation; decorate it with "
+                "@hookimpl (from unlearnbench import hookimpl)"
+            )
+
+
+def _argument_problem(pm: pluggy.PluginManager, module: object) -> str | None:
+    """One line naming the hook implementation that asks for an argument its hook does not provide."""
+    for attr, function in _hook_functions(module).items():
+        caller = getattr(pm.hook, attr, None)
+        spec = getattr(caller, "spec", None)
+        if spec is None:
+            continue
+        try:
+            asked = [p for p in inspect.signature(function).parameters if p != "self"]
+        except (TypeError, ValueError):
+            continue
+        extra = [a for a in asked if a not in spec.argnames]
+        if extra:
+            return (
+                f"{attr}({', '.join(asked)}) asks for {', '.join(map(repr, extra))}, which the hook does "
+                f"not provide; {attr} provides ({', '.join(spec.argnames)})"
+            )
+    return None
 
 
 def _import_error(origin: str, location: str, exc: BaseException) -> PluginError:
@@ -206,8 +257,20 @@ def build_plugin_manager(
 
 def check_pending(plugins: PluginSet) -> None:
     """Fail, naming the plugin, for hook implementations whose name matches no hook spec."""
+    from unlearnbench.selection import did_you_mean
+
+    pm = plugins.manager
+    known = [n for n in dir(hookspec) if n.startswith("unlearnbench_")]
+    for name, caller in sorted(vars(pm.hook).items()):
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                raise PluginError(
+                    f"{plugins.describe(impl.plugin)}: unknown hook {name!r}{did_you_mean(name, known)}"
+                )
     try:
-        plugins.manager.check_pending()
+        pm.check_pending()
     except pluggy.PluginValidationError as exc:
         plugin = getattr(exc, "plugin", None)
         where = plugins.describe(plugin) if plugin is not None else "a plugin"

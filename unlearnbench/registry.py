@@ -7,11 +7,13 @@ plugin that provided it; contracts are validated at registration, and every viol
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from unlearnbench.api import NEED_KINDS
 from unlearnbench.errors import PluginError
 from unlearnbench.plugins import PluginSet
 
@@ -70,22 +72,91 @@ def validate_class(cls: Any, kind: str, where: str) -> str:
     attr = _REQUIRED_CALLABLE[kind]
     if not callable(getattr(cls, attr, None)):
         raise PluginError(f"{where}: {kind} {name!r} needs a method '{attr}'")
+    required = _required_init_arguments(cls)
+    if required:
+        raise PluginError(
+            f"{where}: {kind} {name!r} must be instantiable with no arguments, but __init__ requires "
+            + ", ".join(repr(a) for a in required)
+        )
     if kind == "metric":
-        if not hasattr(cls, "higher_is_better"):
-            raise PluginError(f"{where}: metric {name!r} needs 'higher_is_better' (True, False or None)")
-        scope = getattr(cls, "scope", "model")
-        if scope not in ("model", "population"):
-            raise PluginError(f"{where}: metric {name!r} has scope {scope!r}; use 'model' or 'population'")
+        _validate_metric(cls, name, where)
     if kind == "method":
-        defaults = getattr(cls, "defaults", {})
-        if not isinstance(defaults, Mapping):
-            raise PluginError(f"{where}: method {name!r} has 'defaults' that is not a dict")
-        grid = getattr(cls, "grid", None)
-        if grid is not None and not isinstance(grid, (Mapping, list, tuple)):
-            raise PluginError(
-                f"{where}: method {name!r} has a 'grid' that is neither a dict of lists nor a list"
-            )
+        _validate_method(cls, name, where)
     return name
+
+
+def _required_init_arguments(cls: type) -> list[str]:
+    """Names of the constructor's parameters that have no default (plugins are built with ``cls()``)."""
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):  # builtins without a signature: nothing to check
+        return []
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+
+
+def _validate_metric(cls: type, name: str, where: str) -> None:
+    if not hasattr(cls, "higher_is_better"):
+        raise PluginError(f"{where}: metric {name!r} needs 'higher_is_better' (True, False or None)")
+    scope = getattr(cls, "scope", "model")
+    if scope not in ("model", "population"):
+        raise PluginError(f"{where}: metric {name!r} has scope {scope!r}; use 'model' or 'population'")
+    needs = getattr(cls, "needs", ("outputs",))
+    if isinstance(needs, str) or not isinstance(needs, (list, tuple, set, frozenset)):
+        raise PluginError(f"{where}: metric {name!r} has 'needs' = {needs!r}; use a set of strings")
+    unknown = sorted(str(n) for n in set(needs) - NEED_KINDS)
+    if unknown:
+        raise PluginError(
+            f"{where}: metric {name!r} needs unknown kind(s) {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(sorted(NEED_KINDS))}"
+        )
+    if scope == "population" and "model" in needs:
+        raise PluginError(
+            f"{where}: metric {name!r} has scope 'population' but needs 'model'; only per-model metrics "
+            "(scope 'model') receive the model"
+        )
+    columns = getattr(cls, "columns", None)
+    if columns is not None and (
+        isinstance(columns, str)
+        or not isinstance(columns, (list, tuple))
+        or not all(isinstance(c, str) and c for c in columns)
+    ):
+        raise PluginError(f"{where}: metric {name!r} has 'columns' = {columns!r}; use a tuple of strings")
+    hib = getattr(cls, "higher_is_better", None)
+    directions = hib.values() if isinstance(hib, Mapping) else [hib]
+    if not all(d is None or isinstance(d, bool) for d in directions):
+        raise PluginError(
+            f"{where}: metric {name!r} has higher_is_better = {hib!r}; use True, False, None "
+            "or a dict of column -> True/False/None"
+        )
+    if isinstance(hib, Mapping) and columns:
+        missing = [c for c in columns if c not in hib]
+        if missing:
+            raise PluginError(
+                f"{where}: metric {name!r} declares no higher_is_better for column(s) "
+                + ", ".join(map(repr, missing))
+            )
+
+
+def _validate_method(cls: type, name: str, where: str) -> None:
+    from unlearnbench.selection import expand_grid
+
+    defaults = getattr(cls, "defaults", {})
+    if not isinstance(defaults, Mapping):
+        raise PluginError(f"{where}: method {name!r} has 'defaults' that is not a dict")
+    grid = getattr(cls, "grid", None)
+    if grid is not None and not isinstance(grid, (Mapping, list, tuple)):
+        raise PluginError(f"{where}: method {name!r} has a 'grid' that is neither a dict of lists nor a list")
+    if isinstance(grid, (list, tuple)) and not all(isinstance(point, Mapping) for point in grid):
+        bad = next(point for point in grid if not isinstance(point, Mapping))
+        raise PluginError(f"{where}: method {name!r} has a bad 'grid': its points must be dicts, not {bad!r}")
+    try:
+        expand_grid(grid)
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"{where}: method {name!r} has a bad 'grid': {exc}") from None
 
 
 def _collect(plugins: PluginSet, hook_name: str, kind: str, target: dict[str, Entry]) -> None:

@@ -317,10 +317,21 @@ def run_item(
 
     summary = _summaries(seed_results, population, len(seeds))
     outcome: Outcome = "failed" if "unlearn" in errors else ("error" if errors else "passed")
+    diagnostics: dict[str, Any] = {}
+    if "unlearn" not in errors and replicate_outputs:
+        from unlearnbench.diagnostics import item_diagnostics
+
+        try:
+            diagnostics = item_diagnostics(
+                replicate_outputs, oracle_outputs, original.outputs, bench.labels, bench.raw.num_classes,
+                params=merged,
+            )  # fmt: skip
+        except Exception as exc:  # the pictures are an extra: their failure must not fail the item
+            diagnostics = {"error": f"{type(exc).__name__}: {exc}"}
     return ItemResult(
         item_id=item_id, method=entry.name, params=dict(params), description=entry.description,
         outcome=outcome, seeds=tuple(seed_results), population=population, summary=summary,
-        errors=errors, duration=time.perf_counter() - start, notes=notes,
+        errors=errors, duration=time.perf_counter() - start, notes=notes, diagnostics=diagnostics,
     )  # fmt: skip
 
 

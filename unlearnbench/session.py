@@ -285,6 +285,12 @@ class Session:
             write_html(results, self.html_path)
         except Exception as exc:  # the JSON is the canonical artifact; a report bug must not lose it
             self._announce(f"could not write the HTML report: {exc}")
+        try:
+            from unlearnbench.reporting.index import write_index
+
+            write_index(out_dir.parent)
+        except Exception as exc:
+            self._announce(f"could not update the index of {out_dir.parent}: {exc}")
         self.hook.unlearnbench_sessionfinish(session=self, results=results, exitstatus=int(exit_code))
         return results, exit_code
 
@@ -387,6 +393,8 @@ class Session:
                      progress=progress, time_budget=cfg.time_budget)  # fmt: skip
 
     def _describe_dataset(self, bench: Any) -> dict[str, Any]:
+        from unlearnbench.data.stats import dataset_statistics
+
         raw, splits = bench.raw, bench.splits
         counts = {}
         for split in ("forget", "retain", "test", "val"):
@@ -408,6 +416,7 @@ class Session:
             "recipe": bench.recipe.key(),
             "mean": list(raw.mean),
             "std": list(raw.std),
+            "stats": dataset_statistics(raw, splits),
         }
 
 

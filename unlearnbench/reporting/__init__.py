@@ -33,6 +33,9 @@ BEST_MARKER = "*"
 #: Shown in a cell that has no value and no error (e.g. a skipped item).
 MISSING = "—"
 
+#: Shown in a cell whose metric does not apply to the run (the item's ``notes`` say why).
+NOT_APPLICABLE = "n/a"
+
 
 def format_number(value: float, digits: int = SIGNIFICANT_DIGITS) -> str:
     """``value`` with ``digits`` significant digits in fixed notation (``0.9812``, ``12.35``, ``1235``).
@@ -157,8 +160,10 @@ def direction_symbol(column: Column) -> str:
 class Cell:
     """What one item shows in one column, already formatted.
 
-    ``kind`` is ``"value"``, ``"error"`` (the metric raised or returned NaN, or the item itself errored)
-    or ``"missing"``. ``value`` is the mean (sort key), ``gap`` the difference to the ``retrain`` row.
+    ``kind`` is ``"value"``, ``"error"`` (the metric raised or returned NaN, or the item itself errored),
+    ``"na"`` (the metric does not apply to this run; ``note`` says why) or ``"missing"``. ``value`` is the
+    mean (sort key), ``gap`` the difference to the ``retrain`` row; ``note`` is the error's or the n/a's
+    one-line reason.
     """
 
     kind: str
@@ -166,10 +171,18 @@ class Cell:
     value: float | None = None
     best: bool = False
     gap: float | None = None
+    note: str = ""
 
 
 def _column_error(item: ItemResult, column: Column) -> bool:
     return column.key in item.errors or column.metric in item.errors
+
+
+def _column_note(item: ItemResult, column: Column) -> str | None:
+    """Why ``column`` does not apply to ``item`` (its metric's n/a note), or None."""
+    if column.key in item.notes:
+        return item.notes[column.key]
+    return item.notes.get(column.metric)
 
 
 def make_cell(results: RunResults, item: ItemResult, column: Column, best: set[str]) -> Cell:
@@ -186,7 +199,12 @@ def make_cell(results: RunResults, item: ItemResult, column: Column, best: set[s
     if mean is None:
         # A NaN summary means the metric produced no usable number: that is an error, not a gap.
         if _column_error(item, column) or item.outcome == "error" or summary is not None:
-            return Cell(kind="error", text="error")
+            errors = item.errors
+            message = errors.get(column.key) or errors.get(column.metric) or errors.get("unlearn")
+            return Cell(kind="error", text="error", note=short_error(message) if message else "")
+        note = _column_note(item, column)
+        if note is not None:
+            return Cell(kind="na", text=NOT_APPLICABLE, note=note)
         return Cell(kind="missing", text=MISSING)
     gap = None if item.item_id == "retrain" else gap_to_oracle(results, item.item_id, column.key)
     if gap is not None and not math.isfinite(gap):
@@ -227,6 +245,7 @@ def seed_word(count: int) -> str:
 __all__ = [
     "BEST_MARKER",
     "MISSING",
+    "NOT_APPLICABLE",
     "SIGNIFICANT_DIGITS",
     "Cell",
     "ambiguous_labels",

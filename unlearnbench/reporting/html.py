@@ -1,9 +1,12 @@
-"""The HTML report: one self-contained file (inline CSS and script, no network) rendered from RunResults.
+"""The HTML report: one self-contained file (inline CSS, SVG and script, no network) rendered from RunResults.
 
-This is the only module of unlearnbench that imports jinja2. Autoescaping is on for the template and
-every value reaches it as plain data, so any string a plugin provides (descriptions, parameters, error
-messages, dataset fields) appears as text. The table is sortable by a small inline script that attaches
-its listeners with ``addEventListener`` and reads numbers from ``data-value`` attributes.
+This is the only module of unlearnbench that imports jinja2; the index and comparison pages
+(:mod:`~unlearnbench.reporting.index`) and the dataset page render through :func:`render_template`.
+Autoescaping is on and every value reaches a template as plain data, so any string a plugin provides
+(descriptions, parameters, error messages, dataset fields) appears as text. The only markup passed through
+unescaped is the SVG built by :mod:`~unlearnbench.reporting.svg`, which escapes every text itself. The
+table is sortable by one static inline script that attaches its listeners with ``addEventListener`` and
+reads numbers from ``data-value`` attributes.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import functools
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from unlearnbench.reporting import (
     BEST_MARKER,
@@ -30,17 +34,22 @@ from unlearnbench.reporting import (
     summary_text,
     table_cells,
 )
+from unlearnbench.reporting.data_figures import channel_names, dataset_figures
+from unlearnbench.reporting.figures import Figure, item_figures, pareto_figure
+from unlearnbench.reporting.svg import CHART_CSS
 from unlearnbench.results import Column, ItemResult, RunResults, atomic_write_text
 
-__all__ = ["TEMPLATE_NAME", "render_html", "write_html"]
+__all__ = ["TEMPLATE_NAME", "dataset_view", "figure_view", "render_html", "render_template", "write_html"]
 
 TEMPLATE_NAME = "report.html.j2"
 _TEMPLATES = Path(__file__).parent / "templates"
+#: Dataset fields drawn as pictures or tables of their own rather than listed as text.
+_DATASET_DRAWN = frozenset({"stats"})
 
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "htm", "xml", "j2"), default_for_string=True, default=True
@@ -50,12 +59,18 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.globals["chart_css"] = Markup(CHART_CSS)  # a constant of this package, not data
+    return env
+
+
+def render_template(template: str, /, **context: Any) -> str:
+    """Render one of the package's templates (autoescaped) with ``context``."""
+    return _environment().get_template(template).render(**context)
 
 
 def render_html(results: RunResults) -> str:
     """The whole report as one HTML document."""
-    template = _environment().get_template(TEMPLATE_NAME)
-    return template.render(**_context(results))
+    return render_template(TEMPLATE_NAME, **_context(results))
 
 
 def write_html(results: RunResults, path: str | os.PathLike[str]) -> Path:
@@ -68,8 +83,26 @@ def write_html(results: RunResults, path: str | os.PathLike[str]) -> Path:
 # --------------------------------------------------------------------------- view model
 
 
+def figure_view(figure: Figure) -> dict[str, Any]:
+    """A figure for the templates; its SVG is trusted markup (every text in it escaped by svg.py)."""
+    return {
+        "anchor": figure.anchor,
+        "title": figure.title,
+        "caption": figure.caption,
+        "svg": Markup(figure.svg),
+        "wide": figure.wide,
+    }
+
+
 def _context(results: RunResults) -> dict[str, Any]:
     counts = results.counts()
+    pareto = pareto_figure(results)
+    items = [_item(results, index, item) for index, item in enumerate(results.items)]
+    data = dataset_view(results.dataset)
+    toc = [("summary", "Results")]
+    if pareto is not None:
+        toc.append(("pareto", "Forgetting vs utility vs time"))
+    toc += [("items", "Methods"), ("dataset", "Dataset")]
     return {
         "r": results,
         "title": f"unlearnbench report {results.run_id}".strip(),
@@ -84,10 +117,36 @@ def _context(results: RunResults) -> dict[str, Any]:
         "versions": sorted(results.versions.items()),
         "columns": _columns(results),
         "rows": _rows(results),
-        "items": [_item(results, index, item) for index, item in enumerate(results.items)],
-        "dataset": [(str(k), _node(v)) for k, v in results.dataset.items()],
+        "items": items,
+        "dataset": data["fields"],
+        "data": data,
+        "pareto": None if pareto is None else figure_view(pareto),
+        "toc": toc,
         "best_marker": BEST_MARKER,
     }
+
+
+def dataset_view(dataset: Mapping[str, Any]) -> dict[str, Any]:
+    """The dataset section: its fields as text, its statistics as figures and a channel table."""
+    stats = dataset.get("stats") if isinstance(dataset.get("stats"), Mapping) else {}
+    channels = stats.get("channels", {}) if stats else {}
+    table = []
+    if isinstance(channels, Mapping) and channels.get("train"):
+        train, held = channels["train"], channels.get("heldout", {})
+        for i, name in enumerate(channel_names(len(train["mean"]))):
+            row = [name] + [_stat(train, key, i) for key in ("mean", "std", "min", "max")]
+            row += [_stat(held, key, i) for key in ("mean", "std")]
+            table.append(row)
+    return {
+        "fields": [(str(k), _node(v)) for k, v in dataset.items() if k not in _DATASET_DRAWN],
+        "figures": [figure_view(f) for f in dataset_figures(stats)] if stats else [],
+        "channels": table,
+    }
+
+
+def _stat(part: Mapping[str, Sequence[float]], key: str, index: int) -> str:
+    values = part.get(key, ())
+    return f"{values[index]:.4f}" if index < len(values) else "—"
 
 
 def _summary_class(results: RunResults) -> str:
@@ -135,6 +194,7 @@ def _rows(results: RunResults) -> list[dict[str, Any]]:
                 "anchor": f"item-{index[item.item_id]}",
                 "reference": item.is_reference,
                 "outcome": item.outcome,
+                "skip_reason": item.skip_reason,
                 "cells": [
                     {
                         "kind": cell.kind,
@@ -142,6 +202,7 @@ def _rows(results: RunResults) -> list[dict[str, Any]]:
                         "value": "" if cell.value is None else repr(float(cell.value)),
                         "best": cell.best,
                         "gap": None if cell.gap is None else format_gap(cell.gap, cell.value),
+                        "note": cell.note,
                     }
                     for cell in cells
                 ],
@@ -150,20 +211,37 @@ def _rows(results: RunResults) -> list[dict[str, Any]]:
     return rows
 
 
+def _runtime_text(item: ItemResult) -> str:
+    seconds, ratio = item.summary.get("runtime.seconds"), item.summary.get("runtime.ratio")
+    if seconds is None or not math.isfinite(seconds.mean):
+        return ""
+    text = f"{format_number(seconds.mean)} s per replicate"
+    if ratio is not None and math.isfinite(ratio.mean):
+        text += f", {format_number(ratio.mean)} × the retraining time"
+    return text
+
+
 def _item(results: RunResults, index: int, item: ItemResult) -> dict[str, Any]:
     labels = {column.key: column.label for column in results.columns}
     order = [column.key for column in results.columns]
     present = {key for seed in item.seeds for key in seed.values}
     keys = [key for key in order if key in present] + sorted(present.difference(order))
+    anchor = f"item-{index}"
+    diagnostics = item.diagnostics if isinstance(item.diagnostics, Mapping) else {}
+    resolved = diagnostics.get("parameters")
     return {
         "id": item.item_id,
-        "anchor": f"item-{index}",
+        "anchor": anchor,
         "method": item.method,
         "description": item.description,
         "outcome": item.outcome,
         "duration": format_duration(item.duration),
+        "runtime": _runtime_text(item),
         "skip_reason": item.skip_reason,
         "params": [(str(k), _param_text(v)) for k, v in item.params.items()],
+        "resolved": [
+            (str(k), _param_text(v), k in item.params) for k, v in resolved.items()
+        ] if isinstance(resolved, Mapping) else [],  # fmt: skip
         "seed_keys": [(key, labels.get(key, key)) for key in keys],
         "seeds": [
             {
@@ -175,10 +253,13 @@ def _item(results: RunResults, index: int, item: ItemResult) -> dict[str, Any]:
             for seed in item.seeds
         ],
         "population": [(labels.get(k, k), _number_or_dash(v)) for k, v in item.population.items()],
+        "notes": sorted(item.notes.items()),
         "errors": [
             {"where": where, "short": short_error(message), "full": message.rstrip()}
             for where, message in item.errors.items()
         ],
+        "figures": [figure_view(f) for f in item_figures(results, item, anchor)],
+        "diagnostics_error": str(diagnostics.get("error", "")),
     }
 
 

@@ -32,11 +32,12 @@ from unlearnbench.reporting import (
 from unlearnbench.results import ItemResult, RunResults
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "OUTCOME_STYLES",
     "TerminalReporter",
+    "print_dataset_statistics",
     "print_error",
     "print_listing",
     "render_table",
@@ -111,7 +112,7 @@ def render_table(
         for cell in (cells[i] for i in chosen):
             if cell.kind == "error":
                 rendered.append(Text("error", style="red"))
-            elif cell.kind == "missing":
+            elif cell.kind in ("missing", "na"):
                 rendered.append(Text(cell.text, style="dim"))
             elif cell.best:
                 rendered.append(Text(f"{BEST_MARKER} {cell.text}", style="bold green"))
@@ -188,6 +189,40 @@ def print_listing(
         target.print(table)
     else:
         target.print(Text(f"no {title} registered", style="yellow"))
+
+
+def print_dataset_statistics(name: str, stats: Mapping[str, Any], console: Console | None = None) -> None:
+    """``unlearnbench data``: examples per class and split, then per-channel statistics, as two tables."""
+    target = console if console is not None else Console(highlight=False)
+    counts: Mapping[str, Sequence[int]] = stats.get("class_counts", {})
+    splits = list(counts)
+    table = Table(title=f"{name}: examples per class", title_justify="left", header_style="bold")
+    table.add_column("class", overflow="fold")
+    for split in [*splits, "total"]:
+        table.add_column(split, justify="right")
+    names = list(stats.get("class_names", []))
+    for index, label in enumerate(names):
+        values = [int(counts[split][index]) for split in splits]
+        name_text = Text(f"{index} {label}" if str(label) != str(index) else str(index))
+        last = index == len(names) - 1
+        table.add_row(name_text, *(str(v) for v in values), str(sum(values)), end_section=last)
+    totals = [sum(int(v) for v in counts[split]) for split in splits]
+    table.add_row(Text("all", style="bold"), *(str(t) for t in totals), str(sum(totals)))
+    target.print(table)
+    channels: Mapping[str, Any] = stats.get("channels", {})
+    train, held = channels.get("train", {}), channels.get("heldout", {})
+    if train:
+        from unlearnbench.reporting.data_figures import channel_names
+
+        title = f"{name}: channels (intensity in [0, 1])"
+        ctable = Table(title=title, title_justify="left", header_style="bold")
+        for header in ("channel", "train mean", "train std", "min", "max", "held-out mean", "held-out std"):
+            ctable.add_column(header, justify="left" if header == "channel" else "right")
+        for i, label in enumerate(channel_names(len(train["mean"]))):
+            cells = [train[k][i] for k in ("mean", "std", "min", "max")]
+            cells += [held[k][i] if i < len(held.get(k, ())) else None for k in ("mean", "std")]
+            ctable.add_row(label, *("—" if v is None else f"{v:.4f}" for v in cells))
+        target.print(ctable)
 
 
 def print_error(message: str) -> None:

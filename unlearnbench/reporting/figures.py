@@ -1,0 +1,324 @@
+"""The report's pictures, built from a :class:`~unlearnbench.results.RunResults` alone.
+
+Each builder reads the small data the run stored (``item.diagnostics``, ``results.dataset["stats"]``, the
+summary table) and returns :class:`Figure` objects: an inline SVG from :mod:`~unlearnbench.reporting.svg`
+with a title and a caption that says what to read from it. A builder whose data is absent (an old
+results.json, a metric that was not selected) returns nothing rather than an empty frame.
+
+The dataset pictures are in :mod:`~unlearnbench.reporting.data_figures`. One palette holds across every
+picture: a colour per split (forget, test, retain, val) and one per method,
+assigned in run order, with grey for ``original`` and near-black for ``retrain``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from unlearnbench.reporting import format_number
+from unlearnbench.reporting.svg import (
+    WIDE,
+    Axis,
+    Bar,
+    Point,
+    Series,
+    bar_svg,
+    histogram_svg,
+    line_svg,
+    scatter_svg,
+)
+from unlearnbench.results import ItemResult, RunResults
+
+__all__ = [
+    "SPLIT_COLORS",
+    "Figure",
+    "item_figures",
+    "method_colors",
+    "pareto_figure",
+    "pareto_front",
+]
+
+SPLIT_COLORS: dict[str, str] = {"forget": "#e8590c", "test": "#1c7ed6", "retain": "#2f9e44", "val": "#9c36b5"}
+REFERENCE_COLORS: dict[str, str] = {"original": "#868e96", "retrain": "#212529"}
+_PALETTE = (
+    "#4263eb",
+    "#f08c00",
+    "#0ca678",
+    "#d6336c",
+    "#7048e8",
+    "#1098ad",
+    "#74b816",
+    "#e8590c",
+    "#ae3ec9",
+    "#5c940d",
+    "#c92a2a",
+    "#1864ab",
+)
+_DIAGNOSTICS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One picture: ``svg`` is markup built with every text escaped; ``anchor`` is its HTML id."""
+
+    anchor: str
+    title: str
+    caption: str
+    svg: str
+    wide: bool = False
+
+
+def method_colors(results: RunResults) -> dict[str, str]:
+    """A colour per method name: the palette in run order, fixed colours for the reference methods."""
+    colors = dict(REFERENCE_COLORS)
+    for item in results.items:
+        if item.method not in colors:
+            colors[item.method] = _PALETTE[(len(colors) - len(REFERENCE_COLORS)) % len(_PALETTE)]
+    return colors
+
+
+def _mean(item: ItemResult, key: str) -> float | None:
+    summary = item.summary.get(key)
+    if summary is None or not math.isfinite(summary.mean):
+        return None
+    return summary.mean
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (x lower is better, y higher is better).
+
+    Returned in increasing x; of exact duplicates only the first is kept.
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    front: list[int] = []
+    best_y = -math.inf
+    for i in order:
+        if points[i][1] > best_y:
+            front.append(i)
+            best_y = points[i][1]
+    return front
+
+
+# --------------------------------------------------------------------------- forgetting vs utility vs time
+
+
+def pareto_figure(results: RunResults) -> Figure | None:
+    """Forgetting (|FA − FA_retrain|) against utility (TA), sized by the runtime ratio; front highlighted."""
+    try:
+        oracle_fa = _mean(results.item("retrain"), "accuracy.FA")
+    except KeyError:
+        return None
+    if oracle_fa is None:
+        return None
+    colors = method_colors(results)
+    rows = []
+    for item in results.items:
+        fa, ta = _mean(item, "accuracy.FA"), _mean(item, "accuracy.TA")
+        if fa is None or ta is None:
+            continue
+        rows.append((item, abs(fa - oracle_fa), ta, _mean(item, "runtime.ratio")))
+    if not rows:
+        return None
+    points = []
+    for item, x, y, ratio in rows:
+        radius = 4.0 if ratio is None else 4.0 + 11.0 * math.sqrt(min(max(ratio, 0.0), 1.5) / 1.5)
+        ratio_text = "n/a" if ratio is None else format_number(ratio)
+        tip = f"{item.item_id}: |ΔFA| {format_number(x)}, TA {format_number(y)}, runtime ratio {ratio_text}"
+        points.append(Point(x, y, item.item_id, colors[item.method], radius, item.is_reference, tip))
+    contestants = [i for i, (item, *_) in enumerate(rows) if not item.is_reference]
+    front_idx = pareto_front([(rows[i][1], rows[i][2]) for i in contestants])
+    front = [(rows[contestants[i]][1], rows[contestants[i]][2]) for i in front_idx]
+    xs, ys = [r[1] for r in rows], [r[2] for r in rows]
+    x_axis = Axis(
+        0.0, max(max(xs) * 1.1, 0.01), "|FA − FA(retrain)|: distance to the oracle's forget accuracy"
+    )
+    pad = max((max(ys) - min(ys)) * 0.15, 0.01)
+    y_axis = Axis(
+        max(0.0, min(ys) - pad),
+        min(1.0, max(ys) + pad) if max(ys) <= 1 else max(ys) + pad,
+        "TA: test accuracy",
+    )
+    legend = [
+        ("Pareto front (methods)", "#1f2328", "dash"),
+        ("original / retrain (anchors)", "#495057", "ring"),
+    ]
+    svg = scatter_svg(
+        points, x_axis, y_axis, "forgetting vs utility vs time", front, legend, len(points) <= 12, WIDE
+    )
+    return Figure(
+        "pareto",
+        "Forgetting vs utility vs time",
+        "Each marker is an item: left is closer to the retrained oracle's forget accuracy, up is higher test "
+        "accuracy, and a larger marker took longer relative to retraining (area grows with the runtime "
+        "ratio). The dashed line joins the Pareto front: methods that no other method beats on both axes. "
+        "Hollow markers are the original and retrain anchors; hover a marker for its numbers.",
+        svg,
+        wide=True,
+    )
+
+
+# --------------------------------------------------------------------------- per item
+
+
+def _diagnostics(item: ItemResult) -> Mapping[str, Any] | None:
+    data = item.diagnostics
+    if not isinstance(data, Mapping) or data.get("version") != _DIAGNOSTICS_VERSION:
+        return None
+    return data
+
+
+def item_figures(results: RunResults, item: ItemResult, anchor: str) -> list[Figure]:
+    """The pictures of one item's section: loss and confidence distributions, ROC, per-class, ε."""
+    data = _diagnostics(item)
+    if data is None:
+        return []
+    figures: list[Figure] = []
+    for key, label, what in (
+        ("loss", "per-example cross-entropy loss", "Loss"),
+        ("confidence", "logit-scaled confidence log(p_y / (1 − p_y))", "Confidence"),
+    ):
+        dist = data.get("distributions", {}).get(key)
+        if not dist:
+            continue
+        series = [
+            Series(split, counts, SPLIT_COLORS.get(split, "#868e96"))
+            for split, counts in dist["counts"].items()
+        ]
+        figures.append(
+            Figure(
+                f"{anchor}-{key}",
+                f"{what} distributions",
+                f"{what} of every example under the first replicate, as a fraction of its split. After good "
+                "unlearning the forget curve lies on the test curve (examples never trained on), not on the "
+                "retain curve; values beyond the range are counted in the edge bins.",
+                histogram_svg(
+                    float(dist["lo"]), float(dist["hi"]), series, label, f"{item.item_id}: {what.lower()}"
+                ),
+            )
+        )
+    roc = _roc_figure(results, item, data, anchor)
+    if roc is not None:
+        figures.append(roc)
+    per_class = _per_class_figure(results, item, data, anchor)
+    if per_class is not None:
+        figures.append(per_class)
+    epsilon = data.get("epsilon")
+    if epsilon:
+        figures.append(_epsilon_figure(item, epsilon, anchor))
+    return figures
+
+
+def _roc_figure(results: RunResults, item: ItemResult, data: Mapping[str, Any], anchor: str) -> Figure | None:
+    roc = data.get("roc", {})
+    forget, retain = roc.get("forget_vs_test"), roc.get("retain_vs_test")
+    if not forget:
+        return None
+    lo = min([0.001, *forget["fpr"]])
+    series = [
+        Series(
+            f"forget vs test (AUC {forget['auc']:.3f})", forget["tpr"], SPLIT_COLORS["forget"], forget["fpr"]
+        )
+    ]
+    if retain:
+        series.append(Series("retain vs test: ceiling", retain["tpr"], SPLIT_COLORS["retain"], retain["fpr"]))
+    target = _retrain_roc(results) if item.item_id != "retrain" else None
+    if target:
+        series.append(Series("retrain: forget vs test", target["tpr"], "#212529", target["fpr"], dashed=True))
+    svg = line_svg(
+        series,
+        Axis(lo, 1.0, "false-positive rate (test examples called members)", log=True),
+        Axis(lo, 1.0, "true-positive rate", log=True),
+        f"{item.item_id}: membership attack ROC",
+        diagonal=True,
+        guides=[(0.01, "1 %"), (0.001, "0.1 %")],
+    )
+    at = forget.get("tpr_at", {})
+    numbers = f"TPR {_pct(at.get('0.01'))} at 1 % FPR and {_pct(at.get('0.001'))} at 0.1 % FPR"
+    return Figure(
+        f"{anchor}-roc",
+        "Membership attack (loss threshold)",
+        f"An attacker calls an example a member when its loss is below a threshold; forget examples are "
+        f"the members, test examples the non-members: {numbers}. Log-log axes show the low false-positive "
+        "region where an attack is trustworthy. The closer the forget curve to the retrained model's "
+        "(dashed) and to the dotted chance line, the less the model reveals; retain vs test is what the "
+        "attack achieves on data still trained on.",
+        svg,
+    )
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.1f} %"
+
+
+def _retrain_roc(results: RunResults) -> Mapping[str, Any] | None:
+    try:
+        data = _diagnostics(results.item("retrain"))
+    except KeyError:
+        return None
+    if data is None:
+        return None
+    target: Mapping[str, Any] | None = data.get("roc", {}).get("forget_vs_test")
+    return target
+
+
+def _class_names(results: RunResults, count: int) -> list[str]:
+    names = [str(n) for n in results.dataset.get("class_names", [])]
+    return names if len(names) == count else [str(i) for i in range(count)]
+
+
+def _per_class_figure(
+    results: RunResults, item: ItemResult, data: Mapping[str, Any], anchor: str
+) -> Figure | None:
+    per_class = data.get("per_class")
+    if not per_class or not per_class.get("forget_accuracy"):
+        return None
+    values = per_class["forget_accuracy"]
+    present = [i for i, v in enumerate(values) if v is not None]
+    if not present:
+        return None
+    names = _class_names(results, len(values))
+    bars = [Bar(item.item_id, [values[i] for i in present], method_colors(results)[item.method])]
+    for key, label in (("retrain", "retrained models"), ("original", "original")):
+        if key != item.item_id and per_class.get(key):
+            bars.append(Bar(label, [per_class[key][i] for i in present], REFERENCE_COLORS[key]))
+    svg = bar_svg(
+        [names[i] for i in present],
+        bars,
+        Axis(0.0, 1.0, "forget accuracy"),
+        "class",
+        f"{item.item_id}: forget accuracy per class",
+    )
+    return Figure(
+        f"{anchor}-classes",
+        "Forget accuracy per class",
+        "Accuracy on the forget examples of each class, averaged over replicates, beside the retrained "
+        "models' (the target) and the original's. A method that only looks good on average shows up here "
+        "as classes far from the target.",
+        svg,
+    )
+
+
+def _epsilon_figure(item: ItemResult, epsilon: Mapping[str, Any], anchor: str) -> Figure:
+    counts = [int(c) for c in epsilon["counts"]]
+    total = max(1, sum(counts))
+    lows, width, top = epsilon["lows"], float(epsilon["width"]), epsilon["max_epsilon"]
+    labels = [f"{lo:g}–{lo + width:g}" for lo in lows[:-1]] + [f"≥ {top:g}"]
+    points = [f"{p:g}" for p in epsilon["points"]]
+    svg = bar_svg(
+        labels,
+        [Bar("forget examples", [c / total for c in counts], SPLIT_COLORS["forget"])],
+        Axis(0.0, max(c / total for c in counts) * 1.1 or 1.0, "fraction of forget examples"),
+        "ε",
+        f"{item.item_id}: per-example ε",
+    )
+    return Figure(
+        f"{anchor}-epsilon",
+        "Per-example ε behind F",
+        f"For each forget example, ε is how well the best attack tells this item's replicates from the "
+        f"retrained models. Buckets earn {', '.join(points)} points from left to right, and F = "
+        f"{format_number(float(epsilon.get('F', math.nan)))} is the mean: mass on the left is good "
+        "forgetting, mass in the last bucket scores nothing.",
+        svg,
+    )

@@ -1,0 +1,276 @@
+"""Pages about several runs: the index of an output folder and the side-by-side comparison of two runs.
+
+``reports/index.html`` lists every run folder beside it (each holding a ``results.json``) with its date,
+dataset and the best method per headline metric; the session rewrites it after every run.
+:func:`render_compare` puts two runs side by side in one self-contained page: their provenance, the
+configuration keys that differ, every metric of every item with the change from A to B, and both
+forgetting-vs-utility pictures. Both pages render from the ``results.json`` files alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unlearnbench.errors import UsageError
+from unlearnbench.reporting import (
+    direction_symbol,
+    format_duration,
+    format_gap,
+    format_number,
+    ordered_items,
+    summary_text,
+)
+from unlearnbench.reporting.figures import pareto_figure
+from unlearnbench.reporting.html import figure_view, render_template
+from unlearnbench.results import (
+    Column,
+    ResultsFormatError,
+    RunResults,
+    atomic_write_text,
+    best_per_column,
+    load,
+)
+
+__all__ = [
+    "HEADLINE_COLUMNS",
+    "RunEntry",
+    "best_methods",
+    "find_runs",
+    "headline_columns",
+    "render_compare",
+    "render_index",
+    "resolve_results",
+    "write_compare",
+    "write_index",
+]
+
+#: The columns the index names a best method for, where a run has them (in this order).
+HEADLINE_COLUMNS: tuple[str, ...] = (
+    "unlearning_score",
+    "forgetting_quality.F",
+    "accuracy.TA",
+    "runtime.ratio",
+)
+INDEX_NAME = "index.html"
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """One run folder of an index: its name, results and the relative link to its report (if written)."""
+
+    folder: str
+    results: RunResults
+    report: str | None
+
+
+def headline_columns(results: RunResults) -> list[Column]:
+    """The ranked columns of :data:`HEADLINE_COLUMNS` in ``results``; else its first four ranked ones."""
+    ranked = [c for c in results.columns if c.higher_is_better is not None]
+    by_key = {c.key: c for c in ranked}
+    chosen = [by_key[key] for key in HEADLINE_COLUMNS if key in by_key]
+    return chosen or ranked[:4]
+
+
+def best_methods(results: RunResults) -> dict[str, list[tuple[str, float]]]:
+    """Per headline column key: the best item ids (reference rows excluded) with their mean."""
+    best = best_per_column(results)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for column in headline_columns(results):
+        ids = best.get(column.key)
+        if ids:
+            out[column.key] = [(i, results.item(i).summary[column.key].mean) for i in sorted(ids)]
+    return out
+
+
+def find_runs(folder: str | os.PathLike[str]) -> list[RunEntry]:
+    """Every ``<folder>/*/results.json`` that reads, newest first; unreadable ones are left out."""
+    entries = []
+    for path in sorted(Path(folder).glob("*/results.json")):
+        try:
+            results = load(path)
+        except ResultsFormatError:
+            continue
+        report = path.with_name("report.html")
+        link = f"{path.parent.name}/report.html" if report.is_file() else None
+        entries.append(RunEntry(path.parent.name, results, link))
+    entries.sort(key=lambda e: (e.results.started_at, e.folder), reverse=True)
+    return entries
+
+
+def _headers(entries: list[RunEntry]) -> list[tuple[str, str]]:
+    """(key, label) of the headline columns over all runs, in the order of :data:`HEADLINE_COLUMNS`."""
+    seen: dict[str, str] = {}
+    for entry in entries:
+        for column in headline_columns(entry.results):
+            seen.setdefault(column.key, f"{column.label} {direction_symbol(column)}".strip())
+    order = {key: i for i, key in enumerate(HEADLINE_COLUMNS)}
+    return sorted(seen.items(), key=lambda kv: order.get(kv[0], len(order)))
+
+
+def render_index(folder: str | os.PathLike[str]) -> str:
+    """The index page of an output folder."""
+    entries = find_runs(folder)
+    headers = _headers(entries)
+    runs = []
+    for entry in entries:
+        r = entry.results
+        best = best_methods(r)
+        dataset = r.dataset if isinstance(r.dataset, Mapping) else {}
+        runs.append(
+            {
+                "folder": entry.folder,
+                "report": entry.report,
+                "run_id": r.run_id,
+                "started": r.started_at,
+                "dataset": str(dataset.get("name") or r.config.get("dataset", "?")),
+                "forget": str(dataset.get("forget") or r.config.get("forget", "")),
+                "model": str(dataset.get("model") or r.config.get("model") or ""),
+                "summary": summary_text(r),
+                "status": _status(r),
+                "duration": format_duration(r.duration),
+                "seconds": r.duration,
+                "best": [[(i, format_number(v)) for i, v in best.get(key, [])] for key, _ in headers],
+            }
+        )
+    return render_template(
+        "index.html.j2", folder=str(Path(folder).resolve().name), headers=headers, runs=runs
+    )
+
+
+def _status(results: RunResults) -> str:
+    counts = results.counts()
+    if counts["failed"] or counts["error"]:
+        return "bad"
+    return "warn" if results.interrupted or not counts["passed"] else "good"
+
+
+def write_index(folder: str | os.PathLike[str]) -> Path:
+    """Write ``<folder>/index.html`` (atomically) and return its path."""
+    target = Path(folder) / INDEX_NAME
+    atomic_write_text(target, render_index(folder))
+    return target
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def resolve_results(path: str | os.PathLike[str]) -> Path:
+    """A run folder (holding results.json) or a results.json path; UsageError when neither exists."""
+    candidate = Path(path)
+    if candidate.is_dir():
+        candidate = candidate / "results.json"
+    if not candidate.is_file():
+        raise UsageError(f"{path}: no results.json there (give a run folder or its results.json)")
+    return candidate
+
+
+def _run_name(path: Path) -> str:
+    return path.parent.name or path.stem
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def _cell(results: RunResults, item_id: str, key: str) -> float | None:
+    try:
+        summary = results.item(item_id).summary.get(key)
+    except KeyError:
+        return None
+    return summary.mean if summary is not None and math.isfinite(summary.mean) else None
+
+
+def render_compare(a: RunResults, b: RunResults, name_a: str = "A", name_b: str = "B") -> str:
+    """Two runs side by side in one self-contained page (B's change from A in every metric)."""
+    columns: list[Column] = list(a.columns) + [
+        c for c in b.columns if c.key not in {x.key for x in a.columns}
+    ]
+    ids = [i.item_id for i in ordered_items(a)]
+    ids += [i.item_id for i in ordered_items(b) if i.item_id not in ids]
+    rows = []
+    for item_id in ids:
+        cells = []
+        for column in columns:
+            va, vb = _cell(a, item_id, column.key), _cell(b, item_id, column.key)
+            delta = vb - va if va is not None and vb is not None else None
+            cells.append(
+                {
+                    "a": "—" if va is None else format_number(va),
+                    "b": "—" if vb is None else format_number(vb),
+                    "delta": None if delta is None else format_gap(delta, va),
+                    "value": "" if delta is None else repr(delta),
+                    "better": _better(column, delta),
+                }
+            )
+        reference = item_id in ("original", "retrain")
+        rows.append({"id": item_id, "cells": cells, "reference": reference})
+    config_a, config_b = _flatten(a.config), _flatten(b.config)
+    differences = [
+        (k, config_a.get(k, "—"), config_b.get(k, "—"))
+        for k in sorted(set(config_a) | set(config_b))
+        if config_a.get(k) != config_b.get(k)
+    ]
+    runs = []
+    for tag, name, r in (("a", name_a, a), ("b", name_b, b)):
+        pareto = pareto_figure(r)
+        if pareto is not None:
+            pareto = type(pareto)(
+                f"{tag}-pareto",
+                f"{name}: forgetting vs utility vs time",
+                pareto.caption,
+                pareto.svg,
+                pareto.wide,
+            )
+        runs.append(
+            {
+                "tag": tag,
+                "name": name,
+                "r": r,
+                "summary": summary_text(r),
+                "status": _status(r),
+                "duration": format_duration(r.duration),
+                "pareto": None if pareto is None else figure_view(pareto),
+            }
+        )
+    headers = [{"label": c.label, "direction": direction_symbol(c), "key": c.key} for c in columns]
+    return render_template("compare.html.j2", runs=runs, headers=headers, rows=rows, differences=differences)
+
+
+def _better(column: Column, delta: float | None) -> str:
+    """``up``/``down`` where B improved/worsened on a ranked column, else empty."""
+    if delta is None or delta == 0 or column.higher_is_better is None:
+        return ""
+    improved = delta > 0 if column.higher_is_better else delta < 0
+    return "up" if improved else "down"
+
+
+def write_compare(
+    path_a: str | os.PathLike[str],
+    path_b: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Render the comparison of two runs (folders or results.json paths) and write it; returns the path.
+
+    The default output is ``compare-<a>-<b>.html`` in the working directory, named after the run folders.
+    """
+    file_a, file_b = resolve_results(path_a), resolve_results(path_b)
+    try:
+        a, b = load(file_a), load(file_b)
+    except ResultsFormatError as exc:
+        raise UsageError(str(exc)) from None
+    name_a, name_b = _run_name(file_a), _run_name(file_b)
+    target = Path(output) if output else Path.cwd() / f"compare-{name_a}-{name_b}.html"
+    atomic_write_text(target, render_compare(a, b, name_a, name_b))
+    return target
