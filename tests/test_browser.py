@@ -154,21 +154,13 @@ def _with_contestants(results: RunResults) -> RunResults:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     folder = tmp_path_factory.mktemp("browser-run") / "run"
-    code = main(
-        [
-            "run",
-            "--preset",
-            "fake",
-            "-q",
-            "--method",
-            "finetune[epochs=1,lr=0.01]",
-            "--output-dir",
-            str(folder),
-            "--cache-dir",
-            str(shared_cache),
-        ]
-    )
-    assert code == 0
+    method = "finetune[epochs=1,lr=0.01]"
+    args = ["run", "--preset", "fake", "-q", "--method", method, "--output-dir", str(folder)]
+    # Module scope runs before the per-test isolation: isolate by hand (no ./plugins, no config file).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder.parent)
+        patch.setenv("UNLEARNBENCH_CACHE_DIR", str(shared_cache))
+        assert main(args) == 0
     return write_html(_with_contestants(load(folder / "results.json")), folder / "report.html")
 
 

@@ -113,7 +113,7 @@ def test_exitfirst_stops_after_first_failure(tmp_path: Path, capsys: pytest.Capt
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--method", "finetun"], "unknown method 'finetun'. Did you mean: finetune?"),
+        (["run", "--method", "finetun"], "unknown method 'finetun'. Did you mean: finetune"),
         (["run", "--dataset", "digitz"], "unknown dataset 'digitz'. Did you mean: digits?"),
         (["run", "--model", "resnet19"], "unknown model 'resnet19'. Did you mean: resnet18"),
         (["run", "--metric", "acuracy"], "unknown metric 'acuracy'. Did you mean: accuracy?"),
@@ -210,7 +210,7 @@ def test_cs354_presets_collect_the_reports_grid(capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('[method_options.finetun]\ngrid = [{epochs = 1}]\n', "unknown method 'finetun'. Did you mean: finetune?"),
+        ('[method_options.finetun]\ngrid = [{epochs = 1}]\n', "unknown method 'finetun'. Did you mean: finetune"),
         ("[method_options.finetune]\ngird = []\n", "method_options.finetune: unknown key 'gird'"),
     ],
 )

@@ -121,7 +121,12 @@ def test_item_diagnostics(labels: dict[str, np.ndarray]) -> None:
     assert len(text) < 20_000
     assert data["version"] == 1 and data["replicates"] == 3
     loss = data["distributions"]["loss"]
-    assert loss["lo"] == 0.0 and loss["hi"] > 0 and loss["bins"] == HISTOGRAM_BINS
+    assert loss["scale"] == "log10" and loss["bins"] == HISTOGRAM_BINS
+    # Whole decades around the losses: log10 of both ends are integers.
+    assert 0 < loss["lo"] < loss["hi"]
+    assert all(float(np.log10(v)).is_integer() for v in (loss["lo"], loss["hi"]))
+    confidence = data["distributions"]["confidence"]
+    assert confidence["scale"] == "linear" and confidence["lo"] < 0 < confidence["hi"]
     for split in ("forget", "test", "retain"):
         assert sum(loss["counts"][split]) == len(labels[split]) == loss["n"][split]
         assert sum(data["distributions"]["confidence"]["counts"][split]) == len(labels[split])

@@ -1,4 +1,5 @@
-"""Tests of the loss-based methods: gradient_ascent, neggrad_plus, random_label, l1_sparse, bad_teacher, scrub.
+"""Tests of the loss-based methods: gradient_ascent, neggrad_plus, random_label, l1_sparse, bad_teacher and
+scrub.
 
 Each method's objective is checked against hand-computed values, and each method is run on the tiny fake
 bench to show it does what its paper says; every method is also checked for determinism under a seed and
@@ -19,7 +20,14 @@ from unlearnbench.data.pipeline import TensorData
 from unlearnbench.evaluation import state_dict_cpu
 from unlearnbench.methods import bad_teacher, gradient_ascent, l1_sparse, neggrad_plus, random_label, scrub
 from unlearnbench.selection import expand_grid
-from unlearnbench.testing import run_method, split_accuracy, split_loss, tiny_bench, unlearn_context
+from unlearnbench.testing import (
+    check_method,
+    run_method,
+    split_accuracy,
+    split_loss,
+    tiny_bench,
+    unlearn_context,
+)
 
 MODULES = {
     "gradient_ascent": gradient_ascent,
@@ -40,10 +48,17 @@ SMALL: dict[str, dict[str, Any]] = {
 }
 
 
-def method_class(name: str) -> type:
+def method_class(name: str) -> Any:
     """The class a method module registers."""
     (cls,) = MODULES[name].unlearnbench_add_methods()
     return cls
+
+
+def labelled(labels: list[int]) -> TensorData:
+    """Blank 1×1 images with the given labels."""
+    return TensorData(
+        torch.zeros(len(labels), 1, 1, 1, dtype=torch.uint8), torch.tensor(labels), (0.5,), (0.25,)
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +72,8 @@ def one_thread() -> Iterator[None]:
 
 class Const(nn.Module):
     """A 'model' that returns the same logits row for every input."""
+
+    row: torch.Tensor
 
     def __init__(self, row: list[float]) -> None:
         super().__init__()
@@ -102,7 +119,8 @@ def test_registration_defaults_and_grid(name: str) -> None:
         assert set(point) <= set(cls.defaults)
     for overrides in cls.dataset_defaults.values():
         assert set(overrides) <= set(cls.defaults)
-    assert MODULES[name].__doc__ and len(MODULES[name].__doc__) > 400
+    doc = MODULES[name].__doc__
+    assert doc is not None and len(doc) > 400
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -120,6 +138,12 @@ def test_same_seed_same_weights_and_the_original_is_untouched(name: str) -> None
         assert same_weights(run.ctx.original, original)
         assert not run.ctx.original.training
         assert not any(p.requires_grad for p in run.ctx.original.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_plugin_contract(name: str) -> None:
+    run = check_method(method_class(name), SMALL[name])
+    assert run.ctx.params["epochs"] == SMALL[name]["epochs"]
 
 
 # --------------------------------------------------------------------------------------- gradient ascent
@@ -222,7 +246,8 @@ def test_l1_norm_and_decay_by_hand() -> None:
     assert float(l1_sparse.l1_norm(layer).detach()) == pytest.approx(3.5)
     layer.bias.requires_grad_(False)  # frozen parameters cannot move, so they are not penalised
     assert float(l1_sparse.l1_norm(layer).detach()) == pytest.approx(3.0)
-    assert [l1_sparse.decayed_coefficient(1e-3, e, 4) for e in range(4)] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    coefficients = [l1_sparse.decayed_coefficient(1e-3, e, 4) for e in range(4)]
+    assert coefficients == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
     assert l1_sparse.steps_per_epoch(1000, 256) == 3
     assert l1_sparse.steps_per_epoch(100, 256) == 1
 
@@ -261,8 +286,8 @@ def test_bad_teacher_loss_picks_the_teacher_per_example() -> None:
 
 
 def test_retain_subset_and_unlearning_data() -> None:
-    retain = TensorData(torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1), torch.zeros(50, dtype=torch.long),
-                        (0.5,), (0.25,))  # fmt: skip
+    ids = torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1)  # each image is its own index
+    retain = TensorData(ids, torch.zeros(50, dtype=torch.long), (0.5,), (0.25,))
     part = bad_teacher.retain_subset(retain, 0.3, torch.Generator().manual_seed(0))
     assert len(part) == 15 and len(set(part.x.flatten().tolist())) == 15
     assert len(bad_teacher.retain_subset(retain, 1.0, torch.Generator())) == 50
@@ -293,14 +318,14 @@ def test_scrub_objectives_by_hand() -> None:
     assert float(both) == pytest.approx(2.0 * math.log(2.0) + 0.5 * divergence)
     # At temperature 2 the teacher's probabilities are softmax(0, ln(3)/2) and the result is scaled by 4.
     soft = [1 / (1 + math.sqrt(3.0)), math.sqrt(3.0) / (1 + math.sqrt(3.0))]
-    assert float(scrub.max_loss(teacher, 2.0)(nn.Identity(), x, y)) == pytest.approx(-4 * kl(soft, [0.5, 0.5]))
+    hot = scrub.max_loss(teacher, 2.0)(nn.Identity(), x, y)
+    assert float(hot) == pytest.approx(-4 * kl(soft, [0.5, 0.5]))
 
 
 def test_scrub_helpers() -> None:
     assert scrub.rewind_index([0.0, 0.2, 0.5], 0.15) == 1
     assert scrub.rewind_index([0.25, 0.75], 0.5) == 0  # ties go to the earliest checkpoint
-    val = TensorData(torch.zeros(6, 1, 1, 1, dtype=torch.uint8), torch.tensor([0, 1, 2, 1, 3, 0]), (0.5,), (0.25,))
-    forget = TensorData(torch.zeros(2, 1, 1, 1, dtype=torch.uint8), torch.tensor([1, 3]), (0.5,), (0.25,))
+    val, forget = labelled([0, 1, 2, 1, 3, 0]), labelled([1, 3])
     assert scrub.forget_like_validation(val, forget, None).y.tolist() == [1, 1, 3]
     assert scrub.forget_like_validation(val, forget, (0,)).y.tolist() == [0, 0]
     logits = Const([1.0, 0.0, 0.0, 0.0])  # always predicts class 0

@@ -591,8 +591,11 @@ def test_dataset_view_draws_the_statistics() -> None:
 def fake_run(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     """One run of the fake preset with two method items; returns its output folder."""
     folder = tmp_path_factory.mktemp("runs") / "first"
-    code = main([*FAKE_RUN, "--method", "finetune[epochs=1,lr=0.1]", "--output-dir", str(folder),
-                 "--cache-dir", str(shared_cache)])  # fmt: skip
+    # Module scope runs before the per-test isolation: isolate by hand (no ./plugins, no config file).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder.parent)
+        patch.setenv("UNLEARNBENCH_CACHE_DIR", str(shared_cache))
+        code = main([*FAKE_RUN, "--method", "finetune[epochs=1,lr=0.1]", "--output-dir", str(folder)])
     assert code == 0
     return folder
 

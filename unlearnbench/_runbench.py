@@ -26,8 +26,6 @@ TINY_SEEDS = 2
 TINY_ORACLES = 2
 
 
-
-
 @dataclass
 class LoadedPlugin:
     """What one plugin provides, as registered next to the built-ins (see :func:`load_plugin`)."""
@@ -138,8 +136,9 @@ def run_bench(
     a module an installed entry point already loads); ``cache_dir`` is ``--cache-dir`` (e.g. the
     ``warm_cache`` fixture; None: ``--no-cache``, every model is trained); ``options`` become
     ``--key value`` flags (``forget="class:1"``; ``True``: a bare flag); ``args`` are appended verbatim
-    and win. The output goes to a temporary folder unless ``output_dir`` is given. The console output is
-    echoed on stdout (pytest shows it for failing tests). Exit codes 0 and 1 (some item failed) return
+    and win. As on the command line, ``./plugins`` and the config file of the working directory apply.
+    The output goes to a temporary folder unless ``output_dir`` is given. The console output is echoed
+    on stdout (pytest shows it for failing tests). Exit codes 0 and 1 (some item failed) return
     the results; any other (usage error, nothing collected, crash) raises ``AssertionError`` with the
     output.
     """

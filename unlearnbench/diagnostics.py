@@ -4,7 +4,8 @@
 ``results.json`` alone, so everything a picture needs is reduced here to a few kilobytes per item:
 
 - ``distributions``: fixed-bin histograms (shared range across splits) of the per-example cross-entropy
-  loss and the logit-scaled confidence on forget, test and retain, for the first replicate;
+  loss (bins equal in log10: trained models put most losses within a hair of 0) and of the logit-scaled
+  confidence on forget, test and retain, for the first replicate;
 - ``roc``: the loss-threshold membership attack (forget vs test, and retain vs test as the ceiling of what
   the attack can do on training data), its curve sampled on a log-spaced false-positive grid, AUC and the
   true-positive rate at 1 % and 0.1 % false positives, for the first replicate;
@@ -60,6 +61,9 @@ ROC_POINTS = 100
 LOW_FPRS: tuple[float, ...] = (0.01, 0.001)
 #: Percentiles that set a histogram's shared range; the rare values beyond fall into the edge bins.
 _RANGE_PERCENTILES = (1.0, 99.0)
+#: Smallest loss the log-binned histogram resolves: the float64 loss of a confident model can be 1e-30,
+#: and everything below this lands in the first bin anyway.
+LOSS_FLOOR = 1e-8
 
 
 def _round(values: Any, digits: int = 6) -> list[float]:
@@ -83,31 +87,41 @@ def fixed_histogram(values: np.ndarray, lo: float, hi: float, bins: int) -> list
     return [int(c) for c in np.bincount(index, minlength=bins)]
 
 
-def _shared_range(arrays: Sequence[np.ndarray], floor: float | None = None) -> tuple[float, float]:
+def _shared_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
     """[lowest 1st percentile, highest 99th percentile] over the arrays, widened where degenerate."""
     filled = [a for a in arrays if a.size]
     if not filled:
         return (0.0, 1.0)
     lo = min(float(np.percentile(a, _RANGE_PERCENTILES[0])) for a in filled)
     hi = max(float(np.percentile(a, _RANGE_PERCENTILES[1])) for a in filled)
-    if floor is not None:
-        lo = floor
     if not hi > lo:
         hi = lo + 1.0
     return lo, hi
 
 
-def _distribution(per_split: Mapping[str, np.ndarray], floor: float | None) -> dict[str, Any]:
-    lo, hi = _shared_range(list(per_split.values()), floor)
-    lo, hi = _round([lo, hi])
-    if not hi > lo:
-        hi = lo + 1.0
+def _distribution(per_split: Mapping[str, np.ndarray], log: bool = False) -> dict[str, Any]:
+    """Shared-range histograms of each split; with ``log`` the bins are equal in log10 and whole decades.
+
+    ``lo`` and ``hi`` are always in the values' own units, so a reader needs only ``scale`` to redraw it.
+    """
+    if log:
+        values = {s: np.log10(np.maximum(v, LOSS_FLOOR)) for s, v in per_split.items()}
+        low, high = _shared_range(list(values.values()))
+        low, high = float(np.floor(low)), float(np.ceil(high))
+        high = high if high > low else low + 1.0
+        lo, hi = 10.0**low, 10.0**high
+    else:
+        values = dict(per_split)
+        lo, hi = _round(_shared_range(list(values.values())))
+        hi = hi if hi > lo else lo + 1.0
+        low, high = lo, hi
     return {
+        "scale": "log10" if log else "linear",
         "lo": lo,
         "hi": hi,
         "bins": HISTOGRAM_BINS,
-        "counts": {split: fixed_histogram(v, lo, hi, HISTOGRAM_BINS) for split, v in per_split.items()},
-        "n": {split: int(v.size) for split, v in per_split.items()},
+        "counts": {split: fixed_histogram(v, low, high, HISTOGRAM_BINS) for split, v in values.items()},
+        "n": {split: int(v.size) for split, v in values.items()},
     }
 
 
@@ -268,8 +282,8 @@ def item_diagnostics(
         "version": DIAGNOSTICS_VERSION,
         "replicates": len(replicates),
         "distributions": {
-            "loss": _distribution(losses, floor=0.0),
-            "confidence": _distribution(confidences, floor=None),
+            "loss": _distribution(losses, log=True),
+            "confidence": _distribution(confidences),
         },
         "roc": roc,
         "per_class": per_class,

@@ -11,7 +11,10 @@ train/eval flags and its ``.grad`` fields are left as they were found.
   "diagonal Fisher" importance of SSD's reference code).
 - :func:`per_example_gradients`: flat per-example gradients of the cross-entropy (influence methods).
 - :func:`diagonal_fisher`: the per-example diagonal Fisher information, either the true Fisher (labels
-  drawn from the model's own predictive distribution, in expectation) or the empirical one (true labels).
+  drawn from the model's own predictive distribution, in expectation) or the empirical one (true labels);
+  :func:`memoised_fisher` reuses it within the process when the same model and data come back.
+- :func:`global_top_mask`: a hard mask of the top fraction of scores under one threshold over all
+  tensors; :func:`flatten` / :func:`unflatten` and :func:`concatenate` (two data sets end to end).
 """
 
 from __future__ import annotations

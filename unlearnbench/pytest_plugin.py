@@ -148,4 +148,3 @@ def warm_cache(_unlearnbench_warm_store: Path, tmp_path: Path) -> Path:
     target = tmp_path / "unlearnbench-cache"
     shutil.copytree(_unlearnbench_warm_store, target, ignore=shutil.ignore_patterns(".lock", "*.tmp"))
     return target
-

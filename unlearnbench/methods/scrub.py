@@ -125,10 +125,10 @@ class Scrub:
         "rewind": False,
     }
     #: ~100 forget and ~1,000 retain examples: one max step and four min steps per epoch at the CIFAR
-    #: batch sizes; smaller batches, one more epoch and a larger step give SCRUB room to act.
+    #: batch sizes; smaller forget batches and a larger step give SCRUB room to act.
     dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "digits": {"epochs": 4, "lr": 0.005, "forget_batch_size": 32, "retain_batch_size": 64},
-        "fake": {"epochs": 4, "lr": 0.005, "forget_batch_size": 32, "retain_batch_size": 64},
+        "digits": {"lr": 0.01, "forget_batch_size": 32, "retain_batch_size": 128},
+        "fake": {"lr": 0.01, "forget_batch_size": 32, "retain_batch_size": 128},
     }
     grid: ClassVar[dict[str, list[Any]]] = {"msteps": [1, 2, 3]}
 

@@ -12,6 +12,7 @@ assigned in run order, with grey for ``original`` and near-black for ``retrain``
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 from unlearnbench.reporting import format_number
 from unlearnbench.reporting.svg import (
     WIDE,
+    WIDTH,
     Axis,
     Bar,
     Point,
@@ -104,8 +106,11 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 # --------------------------------------------------------------------------- forgetting vs utility vs time
 
 
-def pareto_figure(results: RunResults) -> Figure | None:
-    """Forgetting (|FA − FA_retrain|) against utility (TA), sized by the runtime ratio; front highlighted."""
+def pareto_figure(results: RunResults, wide: bool = True) -> Figure | None:
+    """Forgetting (|FA − FA_retrain|) against utility (TA), sized by the runtime ratio; front highlighted.
+
+    ``wide`` draws it to span the page; otherwise it is sized for a column (e.g. two runs side by side).
+    """
     try:
         oracle_fa = _mean(results.item("retrain"), "accuracy.FA")
     except KeyError:
@@ -130,6 +135,8 @@ def pareto_figure(results: RunResults) -> Figure | None:
     contestants = [i for i, (item, *_) in enumerate(rows) if not item.is_reference]
     front_idx = pareto_front([(rows[i][1], rows[i][2]) for i in contestants])
     front = [(rows[contestants[i]][1], rows[contestants[i]][2]) for i in front_idx]
+    on_front = {contestants[i] for i in front_idx}
+    points = [dataclasses.replace(p, highlight=i in on_front) for i, p in enumerate(points)]
     xs, ys = [r[1] for r in rows], [r[2] for r in rows]
     x_axis = Axis(
         0.0, max(max(xs) * 1.1, 0.01), "|FA − FA(retrain)|: distance to the oracle's forget accuracy"
@@ -141,21 +148,21 @@ def pareto_figure(results: RunResults) -> Figure | None:
         "TA: test accuracy",
     )
     legend = [
-        ("Pareto front (methods)", "#1f2328", "dash"),
+        ("Pareto front: dark outline, dashed line", "#1f2328", "dash"),
         ("original / retrain (anchors)", "#495057", "ring"),
     ]
-    svg = scatter_svg(
-        points, x_axis, y_axis, "forgetting vs utility vs time", front, legend, len(points) <= 12, WIDE
-    )
+    size = WIDE if wide else (WIDTH, 340)
+    svg = scatter_svg(points, x_axis, y_axis, "forgetting vs utility vs time", front, legend, True, size)
     return Figure(
         "pareto",
         "Forgetting vs utility vs time",
         "Each marker is an item: left is closer to the retrained oracle's forget accuracy, up is higher test "
         "accuracy, and a larger marker took longer relative to retraining (area grows with the runtime "
-        "ratio). The dashed line joins the Pareto front: methods that no other method beats on both axes. "
-        "Hollow markers are the original and retrain anchors; hover a marker for its numbers.",
+        "ratio). Methods with a dark outline, joined by the dashed line, form the Pareto front: no other "
+        "method beats them on both axes. Hollow markers are the original and retrain anchors; labels that "
+        "do not fit are left out, and hovering a marker shows its name and numbers.",
         svg,
-        wide=True,
+        wide=wide,
     )
 
 
@@ -176,7 +183,7 @@ def item_figures(results: RunResults, item: ItemResult, anchor: str) -> list[Fig
         return []
     figures: list[Figure] = []
     for key, label, what in (
-        ("loss", "per-example cross-entropy loss", "Loss"),
+        ("loss", "per-example cross-entropy loss (log scale)", "Loss"),
         ("confidence", "logit-scaled confidence log(p_y / (1 − p_y))", "Confidence"),
     ):
         dist = data.get("distributions", {}).get(key)
@@ -194,7 +201,12 @@ def item_figures(results: RunResults, item: ItemResult, anchor: str) -> list[Fig
                 "unlearning the forget curve lies on the test curve (examples never trained on), not on the "
                 "retain curve; values beyond the range are counted in the edge bins.",
                 histogram_svg(
-                    float(dist["lo"]), float(dist["hi"]), series, label, f"{item.item_id}: {what.lower()}"
+                    float(dist["lo"]),
+                    float(dist["hi"]),
+                    series,
+                    label,
+                    f"{item.item_id}: {what.lower()}",
+                    log=dist.get("scale") == "log10",
                 ),
             )
         )

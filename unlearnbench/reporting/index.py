@@ -224,7 +224,7 @@ def render_compare(a: RunResults, b: RunResults, name_a: str = "A", name_b: str 
     ]
     runs = []
     for tag, name, r in (("a", name_a, a), ("b", name_b, b)):
-        pareto = pareto_figure(r)
+        pareto = pareto_figure(r, wide=False)
         if pareto is not None:
             pareto = type(pareto)(
                 f"{tag}-pareto",

@@ -118,6 +118,8 @@ class Point:
     size: float = 6.0
     hollow: bool = False
     tooltip: str = ""
+    #: Drawn with a heavy dark outline (e.g. a point of the Pareto front).
+    highlight: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,21 +255,32 @@ def histogram_svg(
     x_label: str,
     title: str,
     y_label: str = "fraction of split",
+    log: bool = False,
 ) -> str:
-    """Overlaid histograms with shared bins over [lo, hi], each normalised to its own total (step lines)."""
+    """Overlaid histograms with shared bins over [lo, hi], each normalised to its own total (step lines).
+
+    With ``log`` the bins are equal steps of log10 between ``lo`` and ``hi`` (both > 0) on a log axis.
+    """
     fractions = [[c / max(1.0, sum(s.ys)) for c in s.ys] for s in series]
     top = max([f for fs in fractions for f in fs] + [1e-9]) * 1.08
-    chart = _Chart(
-        Axis(lo, hi, x_label), Axis(0.0, top, y_label), title, [(s.label, s.color, "box") for s in series]
-    )
+    legend = [(s.label, s.color, "box") for s in series]
+    chart = _Chart(Axis(lo, hi, x_label, log=log), Axis(0.0, top, y_label), title, legend)
     chart.frame()
+
+    def edge(i: int, bins: int) -> float:
+        if log:
+            return float(10 ** (math.log10(lo) + (math.log10(hi) - math.log10(lo)) * i / bins))
+        return lo + (hi - lo) * i / bins
+
     for s, fs in zip(series, fractions):
         if not fs:
             continue
-        width = (hi - lo) / len(fs)
         points = [(chart.px(lo), chart.py(0))]
         for i, f in enumerate(fs):
-            points += [(chart.px(lo + i * width), chart.py(f)), (chart.px(lo + (i + 1) * width), chart.py(f))]
+            points += [
+                (chart.px(edge(i, len(fs))), chart.py(f)),
+                (chart.px(edge(i + 1, len(fs))), chart.py(f)),
+            ]
         points.append((chart.px(hi), chart.py(0)))
         chart.parts.append(
             f'<path d="{_path(points)}Z" fill="{esc(s.color)}" fill-opacity=".16" '
@@ -319,31 +332,65 @@ def scatter_svg(
     labels: bool = True,
     size: tuple[int, int] = (WIDTH, HEIGHT),
 ) -> str:
-    """Markers (with hover tooltips), an optional highlighted front polyline and point labels."""
+    """Markers (with hover tooltips), an optional highlighted front polyline and point labels.
+
+    Labels are placed greedily beside their marker where they overlap neither an earlier label nor a
+    marker nor the frame; a label with no free place is left out (its marker's tooltip still names it).
+    """
     chart = _Chart(x, y, title, legend, *size, inset=14)
     chart.frame()
     if len(front) > 1:
         coords = [(chart.px(a), chart.py(b)) for a, b in front]
         chart.parts.append(f'<path class="front" d="{_path(coords)}"/>')
     # Anchors first, then the largest markers, so no marker hides a smaller one.
-    for p in sorted(points, key=lambda p: (not p.hollow, -p.size)):
+    ordered = sorted(points, key=lambda p: (not p.hollow, -p.size))
+    for p in ordered:
         cx, cy = _n(chart.px(p.x)), _n(chart.py(p.y))
         fill = "#fff" if p.hollow else esc(p.color)
-        tip = esc(p.tooltip or p.label)
+        stroke, width = ("#1f2328", "2.5") if p.highlight else (esc(p.color), "1.5")
         chart.parts.append(
             f'<circle cx="{cx}" cy="{cy}" r="{_n(p.size)}" fill="{fill}" fill-opacity="'
-            f'{"1" if p.hollow else ".75"}" stroke="{esc(p.color)}" stroke-width="1.5">'
-            f"<title>{tip}</title></circle>"
+            f'{"1" if p.hollow else ".75"}" stroke="{stroke}" stroke-width="{width}">'
+            f"<title>{esc(p.tooltip or p.label)}</title></circle>"
         )
-        if labels:
-            # Near the right edge the label goes to the left of its marker, so it is never cut off.
-            left = chart.px(p.x) + p.size + 3 + CHAR_WIDTH * len(p.label) > chart.right
-            dx, anchor = (-(p.size + 3), "end") if left else (p.size + 3, "start")
-            chart.parts.append(
-                f'<text class="label" x="{cx}" y="{cy}" dx="{_n(dx)}" dy="-3" '
-                f'text-anchor="{anchor}">{esc(p.label)}</text>'
-            )
+    if labels:
+        taken = [(chart.px(p.x) - p.size, chart.py(p.y) - p.size, 2 * p.size, 2 * p.size) for p in points]
+        for p in sorted(points, key=lambda p: (p.hollow, -p.y)):
+            place = _label_place(chart, p, taken)
+            if place is not None:
+                lx, ly, anchor = place
+                chart.parts.append(
+                    f'<text class="label" x="{_n(lx)}" y="{_n(ly)}" text-anchor="{anchor}">'
+                    f"{esc(p.label)}</text>"
+                )
     return chart.render()
+
+
+def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def _label_place(
+    chart: _Chart, p: Point, taken: list[tuple[float, float, float, float]]
+) -> tuple[float, float, str] | None:
+    """Where ``p``'s label fits (x, baseline y, text-anchor), trying right, left, above and below."""
+    x, y, r = chart.px(p.x), chart.py(p.y), p.size
+    w, h = CHAR_WIDTH * len(p.label), 11.0
+    for dx, dy, anchor in ((r + 3, 4, "start"), (-r - 3, 4, "end"), (r + 2, -r - 2, "start"),
+                           (-r - 2, -r - 2, "end"), (r + 2, r + 11, "start"), (-r - 2, r + 11, "end"),
+                           (0, -r - 4, "middle"), (0, r + 13, "middle")):  # fmt: skip
+        left = x + dx - (w if anchor == "end" else w / 2 if anchor == "middle" else 0)
+        box = (left, y + dy - h + 2, w, h)
+        inside = (
+            chart.left < box[0]
+            and box[0] + w < chart.right
+            and chart.top < box[1]
+            and box[1] + h < chart.bottom
+        )
+        if inside and not any(_overlaps(box, other) for other in taken):
+            taken.append(box)
+            return x + dx, y + dy, anchor
+    return None
 
 
 def bar_svg(
