@@ -263,3 +263,34 @@ def test_failures_inside_unlearn_and_compute_become_failed_items_and_error_cells
     assert "raising_metric" not in original.summary and "nan_metric.bad" not in original.summary
     assert math.isclose(original.summary["accuracy.RA"].mean, original.seeds[0].values["accuracy.RA"])
     sys.modules.pop("unlearnbench_local_plugins.failing", None)
+
+
+def test_constructor_errors_are_isolated_or_named(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A method whose constructor raises fails its item; a metric's names the plugin (exit 4)."""
+    from unlearnbench.cli import main
+    from unlearnbench.results import load
+
+    (tmp_path / "plugins").mkdir(exist_ok=True)
+    (tmp_path / "plugins" / "ctor.py").write_text(
+        "from unlearnbench import hookimpl\n"
+        "class Boom:\n    name = 'boom_ctor'\n    description = 'raises in __init__ (test)'\n"
+        "    def __init__(self):\n        raise RuntimeError('no')\n"
+        "    def unlearn(self, model, ctx):\n        return model\n"
+        "@hookimpl\ndef unlearnbench_add_methods():\n    return [Boom]\n"
+    )
+    code = main(["run", "--preset", "fake", "-q", "--method", "boom_ctor", "--metric", "accuracy", "--output-dir", "o"])
+    assert code == 1
+    item = load(tmp_path / "o" / "results.json").item("boom_ctor")
+    assert item.outcome == "failed" and "boom_ctor() raised" in item.errors["unlearn"]
+    (tmp_path / "plugins" / "ctor.py").write_text(
+        "from unlearnbench import hookimpl\n"
+        "class BadMetric:\n    name = 'bad_ctor'\n    description = 'raises in __init__ (test)'\n"
+        "    higher_is_better = True\n"
+        "    def __init__(self):\n        raise RuntimeError('nope')\n"
+        "    def compute(self, ctx):\n        return 1.0\n"
+        "@hookimpl\ndef unlearnbench_add_metrics():\n    return [BadMetric]\n"
+    )
+    capsys.readouterr()
+    code = main(["run", "--preset", "fake", "-q", "--method", "finetune[epochs=1,lr=0.01]", "--output-dir", "p"])
+    err = capsys.readouterr().err
+    assert code == 4 and "ctor.py" in err and "constructor raised RuntimeError: nope" in err

@@ -253,7 +253,13 @@ def run_item(
     seed_results: list[SeedResult] = []
     replicate_outputs: list[ModelOutputs] = []
     replicate_seconds: list[float] = []
-    instance = entry.cls()
+    try:
+        instance = entry.cls()
+    except Exception as exc:  # a plugin's constructor is the plugin's bug: a failed item, not a crash
+        return ItemResult(
+            item_id=item_id, method=entry.name, params=dict(params), description=entry.description,
+            outcome="failed", errors={"unlearn": f"{entry.name}() raised: {_short_error(exc)}"},
+        )  # fmt: skip
 
     for seed in seeds:
         key = bench.unlearned_key(entry, merged, seed)

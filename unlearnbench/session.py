@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from unlearnbench.config import Config
-from unlearnbench.errors import ExitCode, UsageError
+from unlearnbench.errors import ExitCode, PluginError, UsageError
 from unlearnbench.plugins import PluginSet
 from unlearnbench.registry import Entry, Registry
 from unlearnbench.results import REFERENCE_METHODS, Column, ItemResult, RunResults, save
@@ -249,7 +249,7 @@ class Session:
         self.results_path = out_dir / "results.json"
         self.html_path = out_dir / "report.html"
         bench = self._build_bench()
-        specs = [MetricSpec(e, e.cls()) for e in self.metric_entries]
+        specs = [MetricSpec(e, _instantiate(e)) for e in self.metric_entries]
         columns = columns_for(specs)
         self._dataset_info = self._describe_dataset(bench)
         finished: list[ItemResult] = []
@@ -424,6 +424,17 @@ def _describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _instantiate(entry: Entry) -> Any:
+    """An instance of a metric class; a raising constructor is a plugin error naming the plugin."""
+    try:
+        return entry.cls()
+    except Exception as exc:
+        raise PluginError(
+            f"{entry.origin} {entry.location}: {entry.kind} {entry.name!r}: constructor raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _reference_first(item: Item) -> tuple[int, int]:
