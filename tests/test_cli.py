@@ -74,6 +74,9 @@ def test_second_identical_run_trains_nothing(
 
     monkeypatch.setattr(runner, "train", no_training)
     monkeypatch.setattr(runner, "_unlearn_once", no_training)
+    from unlearnbench.metrics.simple_mia import SimpleMIA
+
+    monkeypatch.setattr(SimpleMIA, "compute", no_training)  # metric values come from the cache too
     code, out, err = run_cli([*args, "--output-dir", "second"], capsys)
     assert code == 0, out + err
     first, second = load(tmp_path / "first/results.json"), load(tmp_path / "second/results.json")
@@ -81,6 +84,24 @@ def test_second_identical_run_trains_nothing(
     for a, b in zip(first.items, second.items):
         assert a.summary["accuracy.RA"] == b.summary["accuracy.RA"]
         assert a.summary["simple_mia"] == b.summary["simple_mia"]
+
+
+def test_adding_a_metric_never_retrains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [*FAKE, "--method", "finetune[epochs=1,lr=0.002]", "--cache-dir", str(tmp_path / "c")]
+    assert run_cli([*args, "--metric", "accuracy", "--output-dir", "a"], capsys)[0] == 0
+    import unlearnbench.runner as runner
+
+    def no_training(*_: object, **__: object) -> None:
+        raise AssertionError("a cached model must not be retrained or re-evaluated")
+
+    monkeypatch.setattr(runner, "train", no_training)
+    monkeypatch.setattr(runner, "_unlearn_once", no_training)
+    monkeypatch.setattr(runner.Bench, "outputs_of", no_training)
+    code, out, err = run_cli([*args, "--metric", "accuracy", "--metric", "js_to_oracle", "--output-dir", "b"], capsys)
+    assert code == 0, out + err
+    assert "js_to_oracle.js_forget" in load(tmp_path / "b" / "results.json").item("finetune[epochs=1,lr=0.002]").summary
 
 
 def test_local_plugin_becomes_a_row_and_errors_are_isolated(

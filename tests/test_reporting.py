@@ -26,7 +26,7 @@ from unlearnbench.reporting import (
     short_error,
     table_cells,
 )
-from unlearnbench.reporting.figures import pareto_front
+from unlearnbench.reporting.figures import pareto_figure, pareto_front, pareto_zoom_figure
 from unlearnbench.reporting.html import dataset_view, render_html, write_html
 from unlearnbench.reporting.index import best_methods, render_index, write_index
 from unlearnbench.reporting.raster import heatmap_svg, image_grid_svg
@@ -552,6 +552,35 @@ def test_pareto_front_by_hand() -> None:
     # (x lower better, y higher better): (0.3, 0.9) is beaten by (0.1, 0.95); (0.2, 0.96) trades off.
     points = [(0.3, 0.9), (0.1, 0.95), (0.2, 0.96), (0.5, 0.99), (0.1, 0.95), (0.6, 0.98)]
     assert pareto_front(points) == [1, 2, 3]
+
+
+def _pareto_run(results: RunResults, points: dict[str, tuple[float, float]]) -> RunResults:
+    """``results`` with one item per id holding only FA and TA means (``retrain`` is the oracle)."""
+    items = tuple(
+        dataclasses.replace(results.items[1], item_id=item_id, method=item_id.split("[")[0], params={},
+                            summary={"accuracy.FA": summarise([fa]), "accuracy.TA": summarise([ta])})
+        for item_id, (fa, ta) in points.items()
+    )  # fmt: skip
+    return dataclasses.replace(results, items=items)
+
+
+def test_pareto_figures(results: RunResults) -> None:
+    points = {"retrain": (0.90, 0.95), "original": (1.0, 0.96), "a[x=1]": (0.91, 0.94), "b": (0.95, 0.93),
+              "a[x=2]": (0.92, 0.955), "c": (0.905, 0.90), "far": (0.30, 0.40)}  # fmt: skip
+    run = _pareto_run(results, points)
+    full = pareto_figure(run)
+    assert full is not None and full.anchor == "pareto" and full.wide
+    assert all(f">{item_id}</text>" in full.svg or f"<title>{item_id}:" in full.svg for item_id in points)
+    # Front (|ΔFA| lower, TA higher; anchors excluded): c is closest to the oracle, a[x=1] and a[x=2]
+    # buy test accuracy with distance, b is beaten by a[x=1] on both: c, a[x=1] and a[x=2].
+    assert full.svg.count('stroke="#1f2328" stroke-width="2.5"') == 3
+    zoom = pareto_zoom_figure(run)
+    assert zoom is not None and "without the 1 item " in zoom.caption
+    assert "far:" not in zoom.svg and "far:" in full.svg
+    del points["far"]
+    points["original"] = (0.96, 0.96)
+    assert pareto_zoom_figure(_pareto_run(results, points)) is None  # nothing far off: no zoom
+    assert pareto_figure(_pareto_run(results, {"a": (0.9, 0.9)})) is None  # no retrain row: no picture
 
 
 def test_svg_escapes_every_label() -> None:

@@ -53,6 +53,7 @@ SIDECAR_FORMAT = 1
 
 #: The namespace :meth:`Cache.save_outputs` / :meth:`Cache.load_outputs` use.
 OUTPUTS_KIND = "outputs"
+VALUES_KIND = "values"
 
 _KIND_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _KEY_RE = re.compile(r"^[0-9a-f]{8,128}$")
@@ -237,6 +238,18 @@ class Cache:
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         self._save(OUTPUTS_KIND, key, "npz", buffer.getvalue(), meta)
 
+    def load_values(self, key: str) -> dict[str, float] | None:
+        """Cached metric values (column → float), or ``None`` on a miss."""
+        hit = self._load(VALUES_KIND, key, "values", _decode_values)
+        return None if hit is None else hit[0]
+
+    def save_values(self, key: str, values: Mapping[str, float], meta: Mapping[str, Any]) -> None:
+        """Store a metric's finite values as JSON under ``key``."""
+        if not self.enabled:
+            return
+        payload = json.dumps({str(k): float(v) for k, v in values.items()}, sort_keys=True).encode()
+        self._save(VALUES_KIND, key, "values", payload, meta)
+
     # -- machinery -----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -404,3 +417,10 @@ def _decode_outputs(payload: bytes) -> ModelOutputs:
     with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
         logits = {name: archive[name] for name in archive.files}
     return ModelOutputs(logits=logits)
+
+
+def _decode_values(payload: bytes) -> dict[str, float]:
+    data = json.loads(payload.decode("utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, (int, float)) for v in data.values()):
+        raise ValueError("metric values must be a JSON object of numbers")
+    return {str(k): float(v) for k, v in data.items()}

@@ -158,6 +158,20 @@ class Bench:
     def oracle_pool(self, count: int) -> list[TrainedModel]:
         return [self.oracle(seed) for seed in range(count)]
 
+    def metric_key(self, spec: MetricSpec, output_keys: Sequence[str], oracle_count: int) -> str:
+        """Content key of one metric's values: the metric's code, the evaluated outputs and the references."""
+        return content_key(
+            {
+                "role": "metric",
+                "metric": spec.name,
+                "code": source_hash(spec.entry.cls),
+                "outputs": list(output_keys),
+                "original": content_key(self._model_parts("original", self.base_seed)),
+                "oracles": [content_key(self._model_parts("oracle", seed)) for seed in range(oracle_count)],
+                "splits": self.splits_key,
+            }
+        )
+
     def forget_classes(self) -> tuple[int, ...] | None:
         """The forgotten classes for a ``class:N[,M]`` forget spec, else None."""
         spec = self.splits.forget_spec
@@ -218,6 +232,16 @@ def _as_values(metric_name: str, value: Any) -> dict[str, float]:
     return out
 
 
+def _cached_compute(bench: Bench, spec: MetricSpec, ctx: EvalContext, key: str) -> dict[str, float]:
+    """A metric's values from the cache, else computed, checked finite and stored (errors are not cached)."""
+    hit = bench.cache.load_values(key)
+    if hit is not None:
+        return hit
+    values = _as_values(spec.name, spec.instance.compute(ctx))
+    bench.cache.save_values(key, values, {"metric": spec.name})
+    return values
+
+
 def _short_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6)).rstrip()
 
@@ -253,6 +277,7 @@ def run_item(
     seed_results: list[SeedResult] = []
     replicate_outputs: list[ModelOutputs] = []
     replicate_seconds: list[float] = []
+    replicate_keys: list[str] = []
     try:
         instance = entry.cls()
     except Exception as exc:  # a plugin's constructor is the plugin's bug: a failed item, not a crash
@@ -284,6 +309,7 @@ def run_item(
             cached = False
         replicate_outputs.append(outputs)
         replicate_seconds.append(seconds)
+        replicate_keys.append(key)
         values: dict[str, float] = {}
         for spec in metrics:
             if metric_scope(spec.instance) != "model":
@@ -295,8 +321,9 @@ def run_item(
                 model=model if "model" in metric_needs(spec.instance) else None,
                 data=bench.data if "data" in metric_needs(spec.instance) else None, params=dict(merged),
             )  # fmt: skip
+            metric_key = bench.metric_key(spec, [key], oracle_count)
             try:
-                values.update(_as_values(spec.name, spec.instance.compute(ctx)))
+                values.update(_cached_compute(bench, spec, ctx, metric_key))
             except MetricNotApplicable as exc:
                 notes.setdefault(spec.name, str(exc))
             except Exception as exc:
@@ -314,8 +341,9 @@ def run_item(
                 seed=seeds[0], unlearn_seconds=replicate_seconds, oracle_seconds=oracle_seconds,
                 data=bench.data if "data" in metric_needs(spec.instance) else None, params=dict(merged),
             )  # fmt: skip
+            metric_key = bench.metric_key(spec, replicate_keys, oracle_count)
             try:
-                population.update(_as_values(spec.name, spec.instance.compute(ctx)))
+                population.update(_cached_compute(bench, spec, ctx, metric_key))
             except MetricNotApplicable as exc:
                 notes[spec.name] = str(exc)
             except Exception as exc:

@@ -104,6 +104,10 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "") if head else "unknown"
 
 
+#: Minimum seconds between two writes of the partial results.json while items finish.
+JOURNAL_INTERVAL_S = 5.0
+
+
 class Session:
     """One bench run."""
 
@@ -255,6 +259,7 @@ class Session:
         finished: list[ItemResult] = []
         interrupted = False
         failures = 0
+        last_write = time.perf_counter()
         try:
             self._announce("training the original model and the oracles")
             bench.original()
@@ -269,7 +274,10 @@ class Session:
                 finished.append(result)
                 columns = self._extend_columns(columns, result)
                 self.hook.unlearnbench_runreport(report=result)
-                self._write(finished, columns, interrupted=False, exitstatus=None)
+                if time.perf_counter() - last_write >= JOURNAL_INTERVAL_S:
+                    # Partial results on disk; throttled because each write serialises every item so far.
+                    self._write(finished, columns, interrupted=False, exitstatus=None)
+                    last_write = time.perf_counter()
                 if result.outcome in ("failed", "error"):
                     failures += 1
                     if self.config.maxfail and failures >= self.config.maxfail:

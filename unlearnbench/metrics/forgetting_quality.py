@@ -27,6 +27,7 @@ import numpy as np
 from unlearnbench.api import EvalContext
 from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.hookspec import hookimpl
+from unlearnbench.metrics._memo import array_memo
 
 if TYPE_CHECKING:
     import torch
@@ -385,6 +386,7 @@ def _reference_halves(n_retrained: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return order[:half], order[half : 2 * half]
 
 
+@array_memo(maxsize=16)
 def retrained_reference(
     retrained_confs: np.ndarray, delta: float = DELTA, seed: int = REFERENCE_SEED
 ) -> float:

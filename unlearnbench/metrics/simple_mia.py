@@ -17,6 +17,7 @@ import numpy as np
 
 from unlearnbench.api import EvalContext
 from unlearnbench.hookspec import hookimpl
+from unlearnbench.metrics._memo import array_memo
 
 __all__ = ["MIN_PER_SIDE", "SimpleMIA", "simple_mia"]
 
@@ -38,6 +39,7 @@ def _as_losses(values: np.ndarray, what: str) -> np.ndarray:
     return arr
 
 
+@array_memo()
 def simple_mia(forget_losses: np.ndarray, test_losses: np.ndarray, seed: int = 0) -> float:
     """Mean cross-validated accuracy of the kit's loss-based attack, forget (1) vs test (0).
 

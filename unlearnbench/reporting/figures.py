@@ -40,6 +40,7 @@ __all__ = [
     "method_colors",
     "pareto_figure",
     "pareto_front",
+    "pareto_zoom_figure",
 ]
 
 SPLIT_COLORS: dict[str, str] = {"forget": "#e8590c", "test": "#1c7ed6", "retain": "#2f9e44", "val": "#9c36b5"}
@@ -106,11 +107,15 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 # --------------------------------------------------------------------------- forgetting vs utility vs time
 
 
-def pareto_figure(results: RunResults, wide: bool = True) -> Figure | None:
-    """Forgetting (|FA − FA_retrain|) against utility (TA), sized by the runtime ratio; front highlighted.
+_PARETO_X = "|FA − FA(retrain)|: distance to the oracle's forget accuracy"
+_PARETO_LEGEND = [
+    ("Pareto front: dark outline, dashed line", "#1f2328", "dash"),
+    ("original / retrain (anchors)", "#495057", "ring"),
+]
 
-    ``wide`` draws it to span the page; otherwise it is sized for a column (e.g. two runs side by side).
-    """
+
+def _pareto_points(results: RunResults) -> tuple[list[Point], list[tuple[float, float]]] | None:
+    """One marker per item with FA and TA (front members highlighted) and the front, or None."""
     try:
         oracle_fa = _mean(results.item("retrain"), "accuracy.FA")
     except KeyError:
@@ -118,41 +123,47 @@ def pareto_figure(results: RunResults, wide: bool = True) -> Figure | None:
     if oracle_fa is None:
         return None
     colors = method_colors(results)
-    rows = []
+    points: list[Point] = []
     for item in results.items:
         fa, ta = _mean(item, "accuracy.FA"), _mean(item, "accuracy.TA")
         if fa is None or ta is None:
             continue
-        rows.append((item, abs(fa - oracle_fa), ta, _mean(item, "runtime.ratio")))
-    if not rows:
-        return None
-    points = []
-    for item, x, y, ratio in rows:
+        x, ratio = abs(fa - oracle_fa), _mean(item, "runtime.ratio")
         radius = 4.0 if ratio is None else 4.0 + 11.0 * math.sqrt(min(max(ratio, 0.0), 1.5) / 1.5)
         ratio_text = "n/a" if ratio is None else format_number(ratio)
-        tip = f"{item.item_id}: |ΔFA| {format_number(x)}, TA {format_number(y)}, runtime ratio {ratio_text}"
-        points.append(Point(x, y, item.item_id, colors[item.method], radius, item.is_reference, tip))
-    contestants = [i for i, (item, *_) in enumerate(rows) if not item.is_reference]
-    front_idx = pareto_front([(rows[i][1], rows[i][2]) for i in contestants])
-    front = [(rows[contestants[i]][1], rows[contestants[i]][2]) for i in front_idx]
-    on_front = {contestants[i] for i in front_idx}
-    points = [dataclasses.replace(p, highlight=i in on_front) for i, p in enumerate(points)]
-    xs, ys = [r[1] for r in rows], [r[2] for r in rows]
-    x_axis = Axis(
-        0.0, max(max(xs) * 1.1, 0.01), "|FA − FA(retrain)|: distance to the oracle's forget accuracy"
-    )
+        tip = f"{item.item_id}: |ΔFA| {format_number(x)}, TA {format_number(ta)}, runtime ratio {ratio_text}"
+        points.append(Point(x, ta, item.item_id, colors[item.method], radius, item.is_reference, tip))
+    if not points:
+        return None
+    contestants = [i for i, p in enumerate(points) if not p.hollow]
+    front_idx = [contestants[i] for i in pareto_front([(points[i].x, points[i].y) for i in contestants])]
+    points = [dataclasses.replace(p, highlight=i in front_idx) for i, p in enumerate(points)]
+    return points, [(points[i].x, points[i].y) for i in front_idx]
+
+
+def _axes(points: Sequence[Point]) -> tuple[Axis, Axis]:
+    xs, ys = [p.x for p in points], [p.y for p in points]
     pad = max((max(ys) - min(ys)) * 0.15, 0.01)
-    y_axis = Axis(
-        max(0.0, min(ys) - pad),
-        min(1.0, max(ys) + pad) if max(ys) <= 1 else max(ys) + pad,
-        "TA: test accuracy",
+    top = min(1.0, max(ys) + pad) if max(ys) <= 1 else max(ys) + pad
+    return Axis(0.0, max(max(xs) * 1.1, 0.01), _PARETO_X), Axis(
+        max(0.0, min(ys) - pad), top, "TA: test accuracy"
     )
-    legend = [
-        ("Pareto front: dark outline, dashed line", "#1f2328", "dash"),
-        ("original / retrain (anchors)", "#495057", "ring"),
-    ]
+
+
+def pareto_figure(results: RunResults, wide: bool = True) -> Figure | None:
+    """Forgetting (|FA − FA_retrain|) against utility (TA), sized by the runtime ratio; front highlighted.
+
+    ``wide`` draws it to span the page; otherwise it is sized for a column (e.g. two runs side by side).
+    """
+    found = _pareto_points(results)
+    if found is None:
+        return None
+    points, front = found
+    x_axis, y_axis = _axes(points)
     size = WIDE if wide else (WIDTH, 340)
-    svg = scatter_svg(points, x_axis, y_axis, "forgetting vs utility vs time", front, legend, True, size)
+    svg = scatter_svg(
+        points, x_axis, y_axis, "forgetting vs utility vs time", front, _PARETO_LEGEND, True, size
+    )
     return Figure(
         "pareto",
         "Forgetting vs utility vs time",
@@ -163,6 +174,43 @@ def pareto_figure(results: RunResults, wide: bool = True) -> Figure | None:
         "do not fit are left out, and hovering a marker shows its name and numbers.",
         svg,
         wide=wide,
+    )
+
+
+def pareto_zoom_figure(results: RunResults) -> Figure | None:
+    """The crowded corner of :func:`pareto_figure` enlarged, when a few far-off items squeeze the rest.
+
+    The window keeps the items up to the 75th percentile of the distance and down to the 25th percentile
+    of test accuracy, widened to hold the whole front; None when it would leave no item out or would not
+    enlarge either axis at least twofold.
+    """
+    found = _pareto_points(results)
+    if found is None or len(found[0]) < 6:  # a handful of markers is legible at any spread
+        return None
+    points, front = found
+    xs, ys = sorted(p.x for p in points), sorted(p.y for p in points)
+    x_cut = max([xs[(3 * len(xs)) // 4] * 1.3] + [x for x, _ in front])
+    y_cut = min([ys[len(ys) // 4] - 0.005] + [y for _, y in front])
+    inside = [p for p in points if p.x <= x_cut and p.y >= y_cut]
+    if len(inside) == len(points) or len(inside) < 2:
+        return None
+    # Worth a second picture only where the corner fills less than half of the full picture's range.
+    x_share = max(p.x for p in inside) / max(xs[-1], 1e-12)
+    y_share = (ys[-1] - min(p.y for p in inside)) / max(ys[-1] - ys[0], 1e-12)
+    if min(x_share, y_share) >= 0.5:
+        return None
+    x_axis, y_axis = _axes(inside)
+    svg = scatter_svg(
+        inside, x_axis, y_axis, "forgetting vs utility, enlarged", front, _PARETO_LEGEND, True, WIDE
+    )
+    left_out = len(points) - len(inside)
+    return Figure(
+        "pareto-zoom",
+        "The crowded corner, enlarged",
+        f"The same picture without the {left_out} item{'s' if left_out != 1 else ''} farthest from the "
+        "oracle or lowest in test accuracy, so the methods that compete for the front can be told apart.",
+        svg,
+        wide=True,
     )
 
 

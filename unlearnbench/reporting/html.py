@@ -35,7 +35,7 @@ from unlearnbench.reporting import (
     table_cells,
 )
 from unlearnbench.reporting.data_figures import channel_names, dataset_figures
-from unlearnbench.reporting.figures import Figure, item_figures, pareto_figure
+from unlearnbench.reporting.figures import Figure, item_figures, pareto_figure, pareto_zoom_figure
 from unlearnbench.reporting.svg import CHART_CSS
 from unlearnbench.results import Column, ItemResult, RunResults, atomic_write_text
 
@@ -96,11 +96,11 @@ def figure_view(figure: Figure) -> dict[str, Any]:
 
 def _context(results: RunResults) -> dict[str, Any]:
     counts = results.counts()
-    pareto = pareto_figure(results)
+    pareto = [f for f in (pareto_figure(results), pareto_zoom_figure(results)) if f is not None]
     items = [_item(results, index, item) for index, item in enumerate(results.items)]
     data = dataset_view(results.dataset)
     toc = [("summary", "Results")]
-    if pareto is not None:
+    if pareto:
         toc.append(("pareto", "Forgetting vs utility vs time"))
     toc += [("items", "Methods"), ("dataset", "Dataset")]
     return {
@@ -120,10 +120,21 @@ def _context(results: RunResults) -> dict[str, Any]:
         "items": items,
         "dataset": data["fields"],
         "data": data,
-        "pareto": None if pareto is None else figure_view(pareto),
+        "pareto": [figure_view(f) for f in pareto],
         "toc": toc,
+        "toc_methods": _toc_methods(results),
         "best_marker": BEST_MARKER,
     }
+
+
+def _toc_methods(results: RunResults) -> list[tuple[str, str, int]]:
+    """(anchor of its first item, method, item count) per method, in run order: a contents line that
+    stays short when a grid expands one method into many items."""
+    first: dict[str, tuple[str, int]] = {}
+    for index, item in enumerate(results.items):
+        anchor, count = first.get(item.method, (f"item-{index}", 0))
+        first[item.method] = (anchor, count + 1)
+    return [(anchor, method, count) for method, (anchor, count) in first.items()]
 
 
 def dataset_view(dataset: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,9 +250,9 @@ def _item(results: RunResults, index: int, item: ItemResult) -> dict[str, Any]:
         "runtime": _runtime_text(item),
         "skip_reason": item.skip_reason,
         "params": [(str(k), _param_text(v)) for k, v in item.params.items()],
-        "resolved": [
-            (str(k), _param_text(v), k in item.params) for k, v in resolved.items()
-        ] if isinstance(resolved, Mapping) else [],  # fmt: skip
+        "resolved": [(str(k), _param_text(v), k in item.params) for k, v in resolved.items()]
+        if isinstance(resolved, Mapping)
+        else [],  # fmt: skip
         "seed_keys": [(key, labels.get(key, key)) for key in keys],
         "seeds": [
             {
