@@ -1,0 +1,103 @@
+"""Generate ``docs/methods.md`` and ``docs/metrics.md`` from the registry of built-in plugins.
+
+``python -m unlearnbench.docsgen`` rewrites both files; ``--check`` exits 1 when they are out of date (a
+test runs the check, so the references can never drift from the code). Each entry links to its page in
+``docs/methods/<name>.md`` or ``docs/metrics/<name>.md`` (paper, algorithm, choices the paper leaves open).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from unlearnbench.plugins import build_plugin_manager
+from unlearnbench.registry import Registry, build_registry
+from unlearnbench.selection import expand_grid, format_value
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def builtin_registry() -> Registry:
+    """The registry of built-in plugins only (no entry points, no local folder)."""
+    return build_registry(build_plugin_manager(use_entry_points=False, plugins_dir=Path("/nonexistent")))
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _params(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={format_value(v)}" for k, v in values.items()) or "—"
+
+
+def render_methods(registry: Registry) -> str:
+    """The methods reference as Markdown."""
+    lines = [
+        "# Methods",
+        "",
+        "Generated from the registry by `python -m unlearnbench.docsgen`; do not edit by hand.",
+        "Each method's page (linked) gives its paper, algorithm, defaults and the choices the paper leaves open.",
+        "",
+        "| method | description | defaults | grid points | class-wise only |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, entry in sorted(registry.methods.items()):
+        cls = entry.cls
+        points = expand_grid(getattr(cls, "grid", None))
+        link = f"[`{name}`](methods/{name}.md)" if (DOCS / "methods" / f"{name}.md").is_file() else f"`{name}`"
+        lines.append(
+            f"| {link} | {_cell(entry.description)} | {_cell(_params(dict(getattr(cls, 'defaults', {}) or {})))} "
+            f"| {len(points) or 1} | {'yes' if getattr(cls, 'requires_class_forget', False) else ''} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _direction(value: Any) -> str:
+    return {True: "higher", False: "lower", None: "closest to retrain"}.get(value, str(value))
+
+
+def render_metrics(registry: Registry) -> str:
+    """The metrics reference as Markdown."""
+    lines = [
+        "# Metrics",
+        "",
+        "Generated from the registry by `python -m unlearnbench.docsgen`; do not edit by hand.",
+        "Each metric's page (linked) gives its definition, source, range and its value under perfect unlearning.",
+        "",
+        "| metric | description | columns (better) | scope |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, entry in sorted(registry.metrics.items()):
+        cls = entry.cls
+        hib = getattr(cls, "higher_is_better", None)
+        columns = getattr(cls, "columns", None) or (name,)
+        shown = ", ".join(
+            f"{c} ({_direction(hib.get(c) if isinstance(hib, dict) else hib)})" for c in columns
+        )
+        link = f"[`{name}`](metrics/{name}.md)" if (DOCS / "metrics" / f"{name}.md").is_file() else f"`{name}`"
+        lines.append(f"| {link} | {_cell(entry.description)} | {_cell(shown)} | {getattr(cls, 'scope', 'model')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the files are out of date")
+    args = parser.parse_args(argv)
+    registry = builtin_registry()
+    stale = []
+    for path, text in ((DOCS / "methods.md", render_methods(registry)), (DOCS / "metrics.md", render_metrics(registry))):
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"out of date: {', '.join(stale)} (run python -m unlearnbench.docsgen)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
