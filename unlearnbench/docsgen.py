@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     registry = builtin_registry()
     stale = []
-    for path, text in ((DOCS / "methods.md", render_methods(registry)), (DOCS / "metrics.md", render_metrics(registry))):
+    targets = ((DOCS / "methods.md", render_methods(registry)), (DOCS / "metrics.md", render_metrics(registry)))
+    for path, text in targets:
         if args.check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path))
