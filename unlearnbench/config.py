@@ -117,7 +117,7 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
                     {"epochs": 2, "lr": 0.1}, {"epochs": 3, "lr": 0.1},
                 ]
             },
-            "adversarial": {"defaults": {"epochs": 2}},
+            "adversarial": {"defaults": {"epochs": 1}},
         },  # fmt: skip
     },
 }
