@@ -26,8 +26,13 @@ if TYPE_CHECKING:
 #: The split names every model is evaluated on, in this order.
 SPLIT_NAMES: tuple[str, ...] = ("forget", "retain", "test", "val")
 
-#: What a metric may declare in ``needs``.
-NEED_KINDS: frozenset[str] = frozenset({"outputs", "oracle_outputs", "original_outputs", "model", "data"})
+#: What a metric may declare in ``needs``. ``"states"`` hands it the weights of the evaluated model, the
+#: oracles and the original (``EvalContext.state`` / ``oracle_states`` / ``original_state``);
+#: ``"random_outputs"`` the outputs of a randomly initialised model (``EvalContext.random_outputs``).
+#: The runner computes each artifact once per model and shares it between metrics.
+NEED_KINDS: frozenset[str] = frozenset(
+    {"outputs", "oracle_outputs", "original_outputs", "model", "data", "states", "random_outputs"}
+)
 
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(description, completed, total)``; reporters turn it into progress bars."""
@@ -187,6 +192,15 @@ class EvalContext:
     #: The run's data splits, only when the metric declares ``"data"`` in ``needs``.
     data: Mapping[str, TensorData] | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: The evaluated model's weights (CPU tensors), only with ``"states"`` in ``needs`` (model scope).
+    state: Mapping[str, torch.Tensor] | None = None
+    #: The R oracles' weights, only with ``"states"`` in ``needs``.
+    oracle_states: Sequence[Mapping[str, torch.Tensor]] | None = None
+    #: The original model's weights, only with ``"states"`` in ``needs``.
+    original_state: Mapping[str, torch.Tensor] | None = None
+    #: Outputs of a randomly initialised, untrained model of the run's architecture (a fixed seed),
+    #: only with ``"random_outputs"`` in ``needs``.
+    random_outputs: ModelOutputs | None = None
 
     def losses(self, split: str, outputs: ModelOutputs | None = None) -> np.ndarray:
         """Per-example cross-entropy (natural log) of ``outputs`` (default: this model) on ``split``."""
@@ -225,6 +239,10 @@ class Metric(Protocol):
     ``scope`` is ``"model"`` (computed per replicate seed, summarised as mean ± 95 % CI) or
     ``"population"`` (computed once from all replicates and all oracles). ``needs`` is a subset of
     :data:`NEED_KINDS`.
+
+    Optional attributes: ``default_selected = False`` makes an expensive metric opt-in (it runs only when
+    a ``--metric`` pattern names it); a population metric may define ``resampling(ctx) -> Resampling``
+    so that the runner attaches a percentile bootstrap interval over examples to its columns.
     """
 
     name: ClassVar[str]
@@ -265,6 +283,24 @@ def metric_scope(metric: object) -> MetricScope:
 def metric_needs(metric: object) -> frozenset[str]:
     """The declared needs of a metric (default: its own outputs)."""
     return frozenset(getattr(metric, "needs", ("outputs",)))
+
+
+def metric_default_selected(metric: object) -> bool:
+    """Whether a metric runs when no ``--metric`` is given (``default_selected``, default True)."""
+    return bool(getattr(metric, "default_selected", True))
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """Per-example data behind a population metric's value, for a stratified percentile bootstrap.
+
+    Each array of ``groups`` has one row per example (e.g. forget examples, test examples); a resample
+    draws the rows of every group with replacement, independently per group, and ``statistic(*groups)``
+    returns column → value on them (the same columns the metric returns, without the metric's prefix).
+    """
+
+    groups: tuple[np.ndarray, ...]
+    statistic: Callable[..., Mapping[str, float]]
 
 
 def higher_is_better(metric: object, column: str) -> bool | None:

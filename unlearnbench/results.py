@@ -25,15 +25,27 @@ OUTCOMES: tuple[str, ...] = ("passed", "failed", "error", "skipped")
 REFERENCE_METHODS: tuple[str, ...] = ("original", "retrain")
 
 
+#: Kinds of interval a :class:`Summary` carries (``Summary.interval``).
+INTERVAL_T = "t95"  # Student-t over replicate seeds
+INTERVAL_BOOTSTRAP = "bootstrap95"  # percentile bootstrap over examples (population metrics)
+INTERVAL_PAIRED = "paired-t95"  # Student-t of per-seed differences to the retrain row
+INTERVAL_KINDS: tuple[str, ...] = (INTERVAL_T, INTERVAL_BOOTSTRAP, INTERVAL_PAIRED)
+
+
 @dataclass(frozen=True)
 class Summary:
-    """Mean of per-seed values with a two-sided 95 % Student-t interval (None where n < 2)."""
+    """A value with its two-sided 95 % interval (None where undefined, e.g. n < 2).
+
+    ``interval`` says which interval it is (:data:`INTERVAL_KINDS`); None where there is none. Files
+    written before the field existed read back as ``"t95"`` when they have bounds.
+    """
 
     mean: float
     ci_low: float | None
     ci_high: float | None
     n: int
     std: float | None = None
+    interval: str | None = None
 
     @property
     def half_width(self) -> float | None:
@@ -86,6 +98,9 @@ class ItemResult:
     notes: dict[str, str] = field(default_factory=dict)
     #: Small JSON-able data behind the report's pictures (histograms, ROC points, per-class accuracy, ε).
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    #: Per model-scope column: mean ± paired t-interval of (this item − the ``retrain`` row) over the
+    #: replicate seeds both have (see :func:`paired_to_reference`); empty for the reference rows.
+    paired: dict[str, Summary] = field(default_factory=dict)
 
     @property
     def is_reference(self) -> bool:
@@ -164,7 +179,38 @@ def summarise(values: Sequence[float]) -> Summary:
     var = math.fsum((v - mean) ** 2 for v in clean) / (n - 1)
     std = math.sqrt(var)
     half = t_quantile_975(n - 1) * std / math.sqrt(n)
-    return Summary(mean=mean, ci_low=mean - half, ci_high=mean + half, n=n, std=std)
+    return Summary(mean=mean, ci_low=mean - half, ci_high=mean + half, n=n, std=std, interval=INTERVAL_T)
+
+
+def paired_to_reference(item: ItemResult, reference: ItemResult) -> dict[str, Summary]:
+    """Per column both have per seed: mean ± 95 % t-interval of item(seed s) − reference(seed s).
+
+    Seeds are matched by replicate index s; columns or seeds missing on either side are left out, and a
+    column needs at least one common seed. The reference rows themselves get nothing. Pairing keeps
+    whatever the two rows share through the replicate index (the split, the original model, the
+    evaluation data, and the seed where a method draws on it) out of the difference's variance; where
+    they share nothing the interval is as wide as an unpaired one would be, and still valid.
+    """
+    if item.is_reference or item.outcome == "skipped":
+        return {}
+    theirs = {s.seed: s.values for s in reference.seeds}
+    columns: list[str] = []
+    for s in item.seeds:
+        columns.extend(k for k in s.values if k not in columns)
+    out: dict[str, Summary] = {}
+    for column in columns:
+        diffs = [
+            s.values[column] - theirs[s.seed][column]
+            for s in item.seeds
+            if column in s.values and column in theirs.get(s.seed, {})
+        ]
+        if diffs:
+            base = summarise(diffs)
+            out[column] = Summary(
+                mean=base.mean, ci_low=base.ci_low, ci_high=base.ci_high, n=base.n, std=base.std,
+                interval=INTERVAL_PAIRED if base.ci_low is not None else None,
+            )  # fmt: skip
+    return out
 
 
 def gap_to_oracle(results: RunResults, item_id: str, column: str) -> float | None:
@@ -262,16 +308,8 @@ def _item_from_dict(d: Mapping[str, Any]) -> ItemResult:
         )
         for s in d.get("seeds", ())
     )
-    summary = {
-        k: Summary(
-            mean=_num(v["mean"]),
-            ci_low=None if v.get("ci_low") is None else float(v["ci_low"]),
-            ci_high=None if v.get("ci_high") is None else float(v["ci_high"]),
-            n=int(v["n"]),
-            std=None if v.get("std") is None else float(v["std"]),
-        )
-        for k, v in d.get("summary", {}).items()
-    }
+    summary = {k: _summary_from_dict(v) for k, v in d.get("summary", {}).items()}
+    paired = {k: _summary_from_dict(v) for k, v in d.get("paired", {}).items()}
     return ItemResult(
         item_id=str(d["item_id"]),
         method=str(d["method"]),
@@ -286,7 +324,22 @@ def _item_from_dict(d: Mapping[str, Any]) -> ItemResult:
         skip_reason=str(d.get("skip_reason", "")),
         notes={str(k): str(v) for k, v in d.get("notes", {}).items()},
         diagnostics=dict(d.get("diagnostics", {})),
+        paired=paired,
     )
+
+
+def _summary_from_dict(v: Mapping[str, Any]) -> Summary:
+    low = None if v.get("ci_low") is None else float(v["ci_low"])
+    high = None if v.get("ci_high") is None else float(v["ci_high"])
+    kind = v.get("interval")
+    if kind is None and low is not None:
+        kind = INTERVAL_T  # written before intervals were labelled: only the t-interval existed then
+    if kind is not None and kind not in INTERVAL_KINDS:
+        raise ValueError(f"unknown interval kind {kind!r}")
+    return Summary(
+        mean=_num(v["mean"]), ci_low=low, ci_high=high, n=int(v["n"]),
+        std=None if v.get("std") is None else float(v["std"]), interval=kind,
+    )  # fmt: skip
 
 
 def dumps(results: RunResults) -> str:

@@ -38,9 +38,28 @@ from unlearnbench.data.pipeline import TensorData
 from unlearnbench.data.splits import fingerprint, split_tensors, splits_fingerprint
 from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.evaluation import compute_outputs, copy_model, freeze, state_dict_cpu
+from unlearnbench.metricrun import (
+    MetricSpec,
+    MetricValueError,
+    cached_bootstrap,
+    cached_compute,
+    columns_for,
+    summaries,
+)
 from unlearnbench.registry import Entry
-from unlearnbench.results import Column, ItemResult, Outcome, SeedResult, Summary, summarise
+from unlearnbench.results import ItemResult, Outcome, SeedResult
 from unlearnbench.training import Recipe, train
+
+__all__ = [
+    "RANDOM_MODEL_SEED", "UNLEARNED_ROLE", "Bench", "MetricSpec", "MetricValueError", "Replicate", "TrainedModel",
+    "columns_for", "run_item", "source_hash", "unlearned_replicate",
+]  # fmt: skip
+
+#: Cache role of unlearned replicates' weights (keyed by :meth:`Bench.unlearned_key`, like their outputs).
+UNLEARNED_ROLE = "unlearned"
+#: Seed of the randomly initialised reference model (ZRF's incompetent teacher). Oracles use seeds 0 … R+S−1,
+#: the original ``base_seed``, methods' fresh models seed + 7919: this one is far from all of them.
+RANDOM_MODEL_SEED = 2_000_003_011
 
 
 def source_hash(cls: type) -> str:
@@ -83,6 +102,7 @@ class Bench:
     data: dict[str, TensorData] = field(init=False)
     _original: TrainedModel | None = field(default=None, init=False)
     _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
+    _random: TrainedModel | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.data = split_tensors(self.raw, self.splits, self.device)
@@ -155,6 +175,30 @@ class Bench:
             self._oracles[seed] = self._trained("oracle", seed, self.data["retain"], f"oracle {seed}")
         return self._oracles[seed]
 
+    def random_reference(self) -> TrainedModel:
+        """A randomly initialised, untrained model (seed :data:`RANDOM_MODEL_SEED`) and its outputs, cached.
+
+        Its weights depend only on the architecture and the seed; its outputs are cached per split like an
+        oracle's, so metrics comparing to "a model that knows nothing" (ZRF) evaluate it once.
+        """
+        if self._random is None:
+            parts = self._model_parts("random", RANDOM_MODEL_SEED)
+            del parts["recipe"]  # untrained: the recipe does not matter
+            key = content_key(parts)
+            hit = self.cache.load_state("random", key)
+            state = hit[0] if hit is not None else state_dict_cpu(self.new_model(RANDOM_MODEL_SEED))
+            if hit is None:
+                self.cache.save_state("random", key, state, {"seconds": 0.0})
+            out_key = content_key({"outputs_of": key, "splits": self.splits_key})
+            outputs_hit = self.cache.load_outputs(out_key)
+            if outputs_hit is not None:
+                outputs = outputs_hit[0]
+            else:
+                outputs = self.outputs_of(self.model_from_state(state))
+                self.cache.save_outputs(out_key, outputs, {"role": "random", "seed": RANDOM_MODEL_SEED})
+            self._random = TrainedModel(state, 0.0, outputs, cached=hit is not None)
+        return self._random
+
     def oracle_pool(self, count: int) -> list[TrainedModel]:
         return [self.oracle(seed) for seed in range(count)]
 
@@ -205,49 +249,50 @@ class Bench:
 # --------------------------------------------------------------------------- items
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """A registered metric instance with its declared columns."""
-
-    entry: Entry
-    instance: Any
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
-
-
-class MetricValueError(ValueError):
-    """A metric returned something that is not a finite number."""
-
-
-def _as_values(metric_name: str, value: Any) -> dict[str, float]:
-    if isinstance(value, Mapping):
-        out = {f"{metric_name}.{k}": float(v) for k, v in value.items()}
-    else:
-        out = {metric_name: float(value)}
-    bad = [k for k, v in out.items() if not math.isfinite(v)]
-    if bad:
-        raise MetricValueError(f"non-finite value for {', '.join(bad)}")
-    return out
-
-
-def _cached_compute(bench: Bench, spec: MetricSpec, ctx: EvalContext, key: str) -> dict[str, float]:
-    """A metric's values from the cache, else computed, checked finite and stored (errors are not cached)."""
-    hit = bench.cache.load_values(key)
-    if hit is not None:
-        return hit
-    values = _as_values(spec.name, spec.instance.compute(ctx))
-    bench.cache.save_values(key, values, {"metric": spec.name})
-    return values
-
-
 def _short_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6)).rstrip()
 
 
 def _outputs_finite(outputs: ModelOutputs) -> bool:
     return all(bool(np.isfinite(v).all()) for v in outputs.logits.values())
+
+
+@dataclass
+class Replicate:
+    """One unlearned replicate: its outputs, unlearning seconds and (when a metric needs them) weights."""
+
+    outputs: ModelOutputs
+    seconds: float
+    cached: bool
+    state: dict[str, torch.Tensor] | None = None
+
+
+def unlearned_replicate(
+    bench: Bench, method: Any, merged: Mapping[str, Any], seed: int, key: str, item_id: str, weights: bool
+) -> Replicate:
+    """The replicate under ``key`` from the cache, else unlearned now and cached (weights and outputs).
+
+    With ``weights`` the cached weights are required too (a metric needs the model); only when they are
+    missing does the method run again. Raises whatever the method raises.
+    """
+    hit = bench.cache.load_outputs(key)
+    state_hit = bench.cache.load_state(UNLEARNED_ROLE, key) if weights else None
+    if hit is not None and (not weights or state_hit is not None):
+        return Replicate(hit[0], float(hit[1]["seconds"]), True, state_hit[0] if state_hit else None)
+    meta: dict[str, Any] = {"item": item_id, "seed": seed}
+    if state_hit is not None:  # weights kept, outputs lost: evaluating is enough
+        state, state_meta = state_hit
+        outputs = bench.outputs_of(bench.model_from_state(state))
+        bench.cache.save_outputs(key, outputs, {**meta, "seconds": float(state_meta["seconds"])})
+        return Replicate(outputs, float(state_meta["seconds"]), True, state)
+    model, seconds = _unlearn_once(bench, method, merged, seed)
+    outputs = bench.outputs_of(model)
+    if not _outputs_finite(outputs):
+        raise MetricValueError("the unlearned model produces non-finite logits (NaN or inf weights?)")
+    state = state_dict_cpu(model)
+    bench.cache.save_state(UNLEARNED_ROLE, key, state, {**meta, "seconds": seconds})
+    bench.cache.save_outputs(key, outputs, {**meta, "seconds": seconds})
+    return Replicate(outputs, seconds, False, state)
 
 
 def run_item(
@@ -270,14 +315,17 @@ def run_item(
     original = bench.original()
     oracles = bench.oracle_pool(oracle_count)
     oracle_outputs = [o.outputs for o in oracles]
-    oracle_seconds = [o.seconds for o in oracles]
-    needs_model = any("model" in metric_needs(m.instance) for m in metrics)
+    needs: frozenset[str] = frozenset().union(*(metric_needs(m.instance) for m in metrics))
+    shared: dict[str, Any] = dict(
+        oracle_outputs=oracle_outputs, original_outputs=original.outputs, labels=bench.labels,
+        num_classes=bench.raw.num_classes, oracle_seconds=[o.seconds for o in oracles], params=dict(merged),
+    )  # fmt: skip
     errors: dict[str, str] = {}
     notes: dict[str, str] = {}
     seed_results: list[SeedResult] = []
-    replicate_outputs: list[ModelOutputs] = []
-    replicate_seconds: list[float] = []
+    replicates: list[Replicate] = []
     replicate_keys: list[str] = []
+    random_outputs = bench.random_reference().outputs if "random_outputs" in needs else None
     try:
         instance = entry.cls()
     except Exception as exc:  # a plugin's constructor is the plugin's bug: a failed item, not a crash
@@ -286,70 +334,78 @@ def run_item(
             outcome="failed", errors={"unlearn": f"{entry.name}() raised: {_short_error(exc)}"},
         )  # fmt: skip
 
+    def extras(spec: MetricSpec, replicate: Replicate | None) -> dict[str, Any]:
+        """The optional artifacts ``spec`` declares in ``needs``, shared between metrics (weights on CPU)."""
+        wants = metric_needs(spec.instance)
+        out: dict[str, Any] = {}
+        if "data" in wants:
+            out["data"] = bench.data
+        if "random_outputs" in wants:
+            out["random_outputs"] = random_outputs
+        if "states" in wants:
+            out.update(oracle_states=[o.state for o in oracles], original_state=original.state)
+        if replicate is not None and replicate.state is not None:
+            if "states" in wants:
+                out["state"] = replicate.state
+            if "model" in wants:  # a fresh model per metric: one metric cannot disturb another's input
+                out["model"] = bench.model_from_state(replicate.state)
+        return out
+
     for seed in seeds:
         key = bench.unlearned_key(entry, merged, seed)
-        model: nn.Module | None = None
-        hit = None if needs_model else bench.cache.load_outputs(key)
-        if hit is not None:
-            outputs, meta = hit
-            seconds = float(meta["seconds"])
-            cached = True
-        else:
-            try:
-                model, seconds = _unlearn_once(bench, instance, merged, seed)
-                outputs = bench.outputs_of(model)
-                if not _outputs_finite(outputs):
-                    raise MetricValueError(
-                        "the unlearned model produces non-finite logits (NaN or inf weights?)"
-                    )
-            except Exception as exc:
-                errors["unlearn"] = f"seed {seed}: {_short_error(exc)}"
-                break
-            bench.cache.save_outputs(key, outputs, {"seconds": seconds, "item": item_id, "seed": seed})
-            cached = False
-        replicate_outputs.append(outputs)
-        replicate_seconds.append(seconds)
+        try:
+            replicate = unlearned_replicate(
+                bench, instance, merged, seed, key, item_id, weights=bool(needs & {"model", "states"})
+            )
+        except Exception as exc:
+            errors["unlearn"] = f"seed {seed}: {_short_error(exc)}"
+            break
+        replicates.append(replicate)
         replicate_keys.append(key)
         values: dict[str, float] = {}
         for spec in metrics:
             if metric_scope(spec.instance) != "model":
                 continue
             ctx = EvalContext(
-                outputs=outputs, replicates=[outputs], oracle_outputs=oracle_outputs,
-                original_outputs=original.outputs, labels=bench.labels, num_classes=bench.raw.num_classes,
-                seed=seed, unlearn_seconds=[seconds], oracle_seconds=oracle_seconds,
-                model=model if "model" in metric_needs(spec.instance) else None,
-                data=bench.data if "data" in metric_needs(spec.instance) else None, params=dict(merged),
+                outputs=replicate.outputs, replicates=[replicate.outputs], seed=seed,
+                unlearn_seconds=[replicate.seconds], **shared, **extras(spec, replicate),
             )  # fmt: skip
-            metric_key = bench.metric_key(spec, [key], oracle_count)
             try:
-                values.update(_cached_compute(bench, spec, ctx, metric_key))
+                values.update(cached_compute(bench, spec, ctx, bench.metric_key(spec, [key], oracle_count)))
             except MetricNotApplicable as exc:
                 notes.setdefault(spec.name, str(exc))
             except Exception as exc:
                 errors.setdefault(spec.name, f"seed {seed}: {_short_error(exc)}")
-        seed_results.append(SeedResult(seed=seed, values=values, unlearn_seconds=seconds, cached=cached))
+        seed_results.append(
+            SeedResult(seed=seed, values=values, unlearn_seconds=replicate.seconds, cached=replicate.cached)
+        )
 
     population: dict[str, float] = {}
-    if "unlearn" not in errors and replicate_outputs:
+    intervals: dict[str, tuple[float, float]] = {}
+    replicate_outputs = [r.outputs for r in replicates]
+    if "unlearn" not in errors and replicates:
         for spec in metrics:
             if metric_scope(spec.instance) != "population":
                 continue
             ctx = EvalContext(
-                outputs=replicate_outputs[0], replicates=replicate_outputs, oracle_outputs=oracle_outputs,
-                original_outputs=original.outputs, labels=bench.labels, num_classes=bench.raw.num_classes,
-                seed=seeds[0], unlearn_seconds=replicate_seconds, oracle_seconds=oracle_seconds,
-                data=bench.data if "data" in metric_needs(spec.instance) else None, params=dict(merged),
+                outputs=replicate_outputs[0], replicates=replicate_outputs, seed=seeds[0],
+                unlearn_seconds=[r.seconds for r in replicates], **shared, **extras(spec, None),
             )  # fmt: skip
             metric_key = bench.metric_key(spec, replicate_keys, oracle_count)
             try:
-                population.update(_cached_compute(bench, spec, ctx, metric_key))
+                population.update(cached_compute(bench, spec, ctx, metric_key))
             except MetricNotApplicable as exc:
                 notes[spec.name] = str(exc)
+                continue
             except Exception as exc:
                 errors[spec.name] = _short_error(exc)
+                continue
+            try:
+                intervals.update(cached_bootstrap(bench, spec, ctx, metric_key))
+            except Exception as exc:  # the interval is an extra: the value stands without it
+                notes[spec.name] = f"no bootstrap interval: {type(exc).__name__}: {exc}"
 
-    summary = _summaries(seed_results, population, len(seeds))
+    summary = summaries(seed_results, population, len(seeds), intervals)
     outcome: Outcome = "failed" if "unlearn" in errors else ("error" if errors else "passed")
     diagnostics: dict[str, Any] = {}
     if "unlearn" not in errors and replicate_outputs:
@@ -402,54 +458,3 @@ def _unlearn_once(bench: Bench, method: Any, merged: Mapping[str, Any], seed: in
         )
     result.eval()
     return result, ctx.charged_seconds if ctx.charged_seconds is not None else seconds
-
-
-def _summaries(
-    seeds: Sequence[SeedResult], population: Mapping[str, float], n_seeds: int
-) -> dict[str, Summary]:
-    summary: dict[str, Summary] = {}
-    keys: list[str] = []
-    for s in seeds:
-        keys.extend(k for k in s.values if k not in keys)
-    for key in keys:
-        values = [s.values[key] for s in seeds if key in s.values]
-        if len(values) == len(seeds) and values:
-            summary[key] = summarise(values)
-    for key, value in population.items():
-        summary[key] = Summary(mean=value, ci_low=None, ci_high=None, n=n_seeds)
-    return summary
-
-
-def columns_for(metrics: Sequence[MetricSpec]) -> list[Column]:
-    """Table columns declared by the metrics (``columns`` attribute; else one column per metric)."""
-    from unlearnbench.api import higher_is_better
-
-    columns: list[Column] = []
-    for spec in metrics:
-        declared = getattr(spec.instance, "columns", None)
-        scope = metric_scope(spec.instance)
-        if declared:
-            for sub in declared:
-                columns.append(
-                    Column(
-                        f"{spec.name}.{sub}",
-                        str(sub),
-                        spec.name,
-                        higher_is_better(spec.instance, sub),
-                        scope,
-                        spec.entry.description,
-                    )
-                )
-        else:
-            label = str(getattr(spec.instance, "label", spec.name))
-            columns.append(
-                Column(
-                    spec.name,
-                    label,
-                    spec.name,
-                    higher_is_better(spec.instance, spec.name),
-                    scope,
-                    spec.entry.description,
-                )
-            )
-    return columns

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from unlearnbench.api import metric_default_selected
 from unlearnbench.config import Config
 from unlearnbench.errors import ExitCode, PluginError, UsageError
 from unlearnbench.plugins import PluginSet
@@ -223,8 +224,8 @@ class Session:
 
     def _select_metrics(self) -> list[Entry]:
         metrics = self.registry.metrics
-        if not self.config.metrics:
-            return list(metrics.values())
+        if not self.config.metrics:  # opt-in (expensive) metrics run only when a pattern names them
+            return [e for e in metrics.values() if metric_default_selected(e.cls)]
         chosen: list[Entry] = []
         for pattern in self.config.metrics:
             found = [e for n, e in metrics.items() if matches_pattern(n, n, pattern)]
@@ -271,6 +272,7 @@ class Session:
                     bench, item.entry, item.params, item.merged_params, item.item_id,
                     list(range(self.config.seeds)), specs, self.config.oracles,
                 )  # fmt: skip
+                result = with_paired_differences(result, finished)
                 finished.append(result)
                 columns = self._extend_columns(columns, result)
                 self.hook.unlearnbench_runreport(report=result)
@@ -443,6 +445,18 @@ def _instantiate(entry: Entry) -> Any:
             f"{entry.origin} {entry.location}: {entry.kind} {entry.name!r}: constructor raised "
             f"{type(exc).__name__}: {exc}"
         ) from None
+
+
+def with_paired_differences(result: ItemResult, finished: list[ItemResult]) -> ItemResult:
+    """``result`` with its paired differences to the finished ``retrain`` row (unchanged without one)."""
+    import dataclasses
+
+    from unlearnbench.results import paired_to_reference
+
+    reference = next((r for r in finished if r.method == "retrain" and not r.params), None)
+    if reference is None:
+        return result
+    return dataclasses.replace(result, paired=paired_to_reference(result, reference))
 
 
 def _reference_first(item: Item) -> tuple[int, int]:

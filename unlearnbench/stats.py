@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,9 @@ import numpy as np
 
 from unlearnbench.results import t_quantile_975
 
-__all__ = ["Interval", "PairedDifference", "bootstrap_interval", "paired_difference", "t_interval"]
+__all__ = [
+    "Interval", "PairedDifference", "bootstrap_interval", "paired_difference", "stratified_bootstrap", "t_interval",
+]  # fmt: skip
 
 #: Elements of resampled data materialised at once by the vectorised bootstrap (about 128 MB of float64).
 _BATCH_ELEMENTS = 1 << 24
@@ -214,3 +216,45 @@ def bootstrap_interval(
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])
     return Interval(estimate=estimate, low=float(low), high=float(high), n=n, confidence=level)
+
+
+def stratified_bootstrap(
+    statistic: Callable[..., Mapping[str, float]],
+    groups: Sequence[np.ndarray],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """Percentile bootstrap of a multi-column statistic of several groups of examples, resampled per group.
+
+    Each resample draws the rows of every group with replacement, independently per group (a stratified
+    bootstrap: e.g. forget and test examples keep their counts, as in the experiment), in group order
+    from ``np.random.default_rng(seed)``; ``statistic(*resampled_groups)`` returns column → value. For
+    one group the indices are those of :func:`bootstrap_interval` with the same seed, so a statistic that
+    is a mean gives the same interval. Returns column → :class:`Interval` (``estimate``: the statistic of
+    the data itself; ``n``: the size of the first group). Non-finite resampled values raise ValueError.
+    """
+    level = _check_confidence(confidence)
+    arrays = [np.asarray(g) for g in groups]
+    if not arrays or any(a.ndim == 0 or a.shape[0] == 0 for a in arrays):
+        raise ValueError("stratified_bootstrap needs at least one group, each with at least one example")
+    if int(n_resamples) < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples!r}")
+    estimate = {str(k): float(v) for k, v in statistic(*arrays).items()}
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {k: [] for k in estimate}
+    for _ in range(int(n_resamples)):
+        resampled = [a[rng.integers(0, a.shape[0], a.shape[0])] for a in arrays]
+        values = statistic(*resampled)
+        for column in estimate:
+            draws[column].append(float(values[column]))
+    alpha = (1.0 - level) / 2.0
+    out: dict[str, Interval] = {}
+    for column, values_list in draws.items():
+        values = np.asarray(values_list, dtype=np.float64)
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise ValueError(f"column {column!r} was not finite on {bad} of {values.size} bootstrap resamples")
+        low, high = np.quantile(values, [alpha, 1.0 - alpha])
+        out[column] = Interval(estimate[column], float(low), float(high), int(arrays[0].shape[0]), level)
+    return out
