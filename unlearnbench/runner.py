@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import math
 import sys
 import time
 import traceback

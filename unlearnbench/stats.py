@@ -245,16 +245,16 @@ def stratified_bootstrap(
     draws: dict[str, list[float]] = {k: [] for k in estimate}
     for _ in range(int(n_resamples)):
         resampled = [a[rng.integers(0, a.shape[0], a.shape[0])] for a in arrays]
-        values = statistic(*resampled)
+        resampled_values = statistic(*resampled)
         for column in estimate:
-            draws[column].append(float(values[column]))
+            draws[column].append(float(resampled_values[column]))
     alpha = (1.0 - level) / 2.0
     out: dict[str, Interval] = {}
     for column, values_list in draws.items():
-        values = np.asarray(values_list, dtype=np.float64)
-        bad = int(np.count_nonzero(~np.isfinite(values)))
+        column_values = np.asarray(values_list, dtype=np.float64)
+        bad = int(np.count_nonzero(~np.isfinite(column_values)))
         if bad:
-            raise ValueError(f"column {column!r} was not finite on {bad} of {values.size} bootstrap resamples")
-        low, high = np.quantile(values, [alpha, 1.0 - alpha])
+            raise ValueError(f"column {column!r} was not finite on {bad} of {n_resamples} bootstrap resamples")
+        low, high = np.quantile(column_values, [alpha, 1.0 - alpha])
         out[column] = Interval(estimate[column], float(low), float(high), int(arrays[0].shape[0]), level)
     return out
