@@ -371,6 +371,10 @@ def _metric_context(instance: Any, bench: Bench, models: Sequence[TrainedModel])
         oracle_seconds=[1.0] * len(pool),
         model=bench.model_from_state(chosen[0].state) if "model" in needs and not population else None,
         data=bench.data if "data" in needs else None, params={},
+        state=dict(chosen[0].state) if "states" in needs and not population else None,
+        oracle_states=[o.state for o in pool] if "states" in needs else None,
+        original_state=bench.original().state if "states" in needs else None,
+        random_outputs=copied(bench.random_reference().outputs) if "random_outputs" in needs else None,
     )  # fmt: skip
 
 

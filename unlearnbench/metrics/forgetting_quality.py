@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from unlearnbench.api import EvalContext
+from unlearnbench.api import EvalContext, Resampling
 from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.metrics._memo import array_memo
@@ -414,11 +414,18 @@ def population_confidences(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray]:
     return u, r
 
 
-_CACHE: dict[bytes, float] = {}
+_CACHE: dict[bytes, tuple[float, np.ndarray]] = {}
 
 
 def cached_forgetting_quality(unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA) -> float:
     """F of these confidences, memoised by content: the two metrics of one item share it."""
+    return cached_forgetting_quality_eps(unlearned, retrained, delta)[0]
+
+
+def cached_forgetting_quality_eps(
+    unlearned: np.ndarray, retrained: np.ndarray, delta: float = DELTA
+) -> tuple[float, np.ndarray]:
+    """F and the per-example ε (read-only), memoised by content (the value and its bootstrap share it)."""
     digest = hashlib.sha256()
     for arr in (unlearned, retrained):
         digest.update(repr(arr.shape).encode())
@@ -428,7 +435,9 @@ def cached_forgetting_quality(unlearned: np.ndarray, retrained: np.ndarray, delt
     if key not in _CACHE:
         if len(_CACHE) >= 8:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = forgetting_quality(unlearned, retrained, delta, backend="numpy")[0]
+        value, eps = forgetting_quality(unlearned, retrained, delta, backend="numpy")
+        eps.setflags(write=False)
+        _CACHE[key] = (value, eps)
     return _CACHE[key]
 
 
@@ -469,6 +478,13 @@ class ForgettingQuality:
         except MetricNotApplicable:
             pass  # F_ref needs >= 6 retrained models; its cell stays empty ("—"), F is still valid
         return values
+
+    def resampling(self, ctx: EvalContext) -> Resampling:
+        """F is the mean of per-forget-example points, so the bootstrap resamples those points."""
+        u, r = population_confidences(ctx)
+        check_population(u.shape[0], r.shape[0])
+        points = epsilon_points(cached_forgetting_quality_eps(u, r)[1], u.shape[0], r.shape[0])
+        return Resampling((points,), lambda p: {"F": float(np.mean(p))})
 
 
 @hookimpl
