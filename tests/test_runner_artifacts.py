@@ -147,3 +147,22 @@ def test_old_results_without_interval_labels_still_load() -> None:
     assert _summary_from_dict({"mean": 1.0, "ci_low": None, "ci_high": None, "n": 1}).interval is None
     with pytest.raises(ValueError, match="interval kind"):
         _summary_from_dict({"mean": 1.0, "ci_low": 0.5, "ci_high": 1.5, "n": 3, "interval": "z99"})
+
+
+def test_list_metrics_marks_opt_in_and_diff_table(
+    counting: Path, warm_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unlearnbench.cli import main
+
+    assert main(["list", "metrics"]) == 0
+    listing = capsys.readouterr().out
+    assert "optin_metric (opt-in)" in listing and "weight_distance (opt-in)" not in listing
+    out = warm_cache.parent / "out"
+    results = run_bench(methods=["counting"], metrics=["accuracy"], cache_dir=warm_cache, output_dir=out)
+    assert results.item("counting").paired, results.item("counting")
+    capsys.readouterr()
+    assert main(["report", str(out / "results.json"), "--diff"]) == 0
+    text = capsys.readouterr().out
+    assert "Δ vs retrain" in text and "FA" in text
+    html = (out / "report.html").read_text()
+    assert "Δ vs retrain: " in html and "paired 95 % t" in html

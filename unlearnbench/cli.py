@@ -90,6 +90,7 @@ def cli() -> None:
 @click.option("--output-dir", type=click.Path(), help="Output directory (default: reports/<run-id>/).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device (default: auto).")
 @click.option("--time-budget", type=float, help="Soft time budget per unlearning call, in seconds.")
+@click.option("--diff", "show_paired", is_flag=True, help="Also print paired differences to retrain (95 % t).")
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
@@ -129,7 +130,7 @@ def run(**opts: Any) -> int:
         cli_options["verbosity"] = verbosity
     config, _ = resolve_config(cli_options, registry.presets, Path(opts["config_file"]) if opts["config_file"]
                                else path)  # fmt: skip
-    reporter = TerminalReporter(verbosity=config.verbosity)
+    reporter = TerminalReporter(verbosity=config.verbosity, show_paired=opts["show_paired"])
     plugins.manager.register(reporter, name="terminalreporter")
     plugins.manager.hook.unlearnbench_configure(config=config, pluginmanager=plugins.manager)
     command = shlex.join(["unlearnbench", *sys.argv[1:]]) if sys.argv else "unlearnbench run"
@@ -187,8 +188,14 @@ def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
                 sorted(registry.presets.items())]  # fmt: skip
         print_listing("presets", ("name", "options", ""), rows)
         return 0
+    from unlearnbench.api import metric_default_selected
+
     entries = registry.of_kind(kind[:-1])
-    rows = [(e.name, e.description, f"{e.origin}: {e.location}") for e in entries.values()]
+    rows = [
+        (e.name + ("" if kind != "metrics" or metric_default_selected(e.cls) else " (opt-in)"), e.description,
+         f"{e.origin}: {e.location}")
+        for e in entries.values()
+    ]  # fmt: skip
     print_listing(kind, ("name", "description", "from"), rows)
     return 0
 
@@ -234,7 +241,8 @@ def new_plugin(name: str, directory: str | None) -> int:
 @cli.command()
 @click.argument("results_file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default: beside the JSON).")
-def report(results_file: str, output: str | None) -> int:
+@click.option("--diff", "show_paired", is_flag=True, help="Also print paired differences to retrain (95 % t).")
+def report(results_file: str, output: str | None, show_paired: bool) -> int:
     """Re-render the table and the HTML report from a results.json, without re-running anything."""
     from unlearnbench.reporting.html import write_html
     from unlearnbench.reporting.terminal import TerminalReporter
@@ -246,7 +254,7 @@ def report(results_file: str, output: str | None) -> int:
         raise UsageError(str(exc)) from None
     target = Path(output) if output else Path(results_file).with_name("report.html")
     write_html(results, target)
-    reporter = TerminalReporter()
+    reporter = TerminalReporter(show_paired=show_paired)
     reporter.print_results(results)
     reporter.line(f"report written to {target}")
     return 0

@@ -14,11 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from unlearnbench.results import (
+    INTERVAL_BOOTSTRAP,
     OUTCOMES,
     REFERENCE_METHODS,
     Column,
     ItemResult,
     RunResults,
+    Summary,
     best_per_column,
     gap_to_oracle,
 )
@@ -172,6 +174,8 @@ class Cell:
     best: bool = False
     gap: float | None = None
     note: str = ""
+    #: The paired difference to the retrain row with its interval, formatted (empty where there is none).
+    paired: str = ""
 
 
 def _column_error(item: ItemResult, column: Column) -> bool:
@@ -190,9 +194,12 @@ def make_cell(results: RunResults, item: ItemResult, column: Column, best: set[s
     summary = item.summary.get(column.key)
     mean: float | None = None
     half: float | None = None
+    bounds: tuple[float, float] | None = None
     if summary is not None and math.isfinite(summary.mean):
         mean = summary.mean
-        if column.scope != "population" and summary.half_width is not None:
+        if summary.interval == INTERVAL_BOOTSTRAP and summary.ci_low is not None and summary.ci_high is not None:
+            bounds = (summary.ci_low, summary.ci_high)  # percentile intervals are not symmetric
+        elif column.scope != "population" and summary.half_width is not None:
             half = summary.half_width
     elif summary is None and math.isfinite(item.population.get(column.key, math.nan)):
         mean = item.population[column.key]
@@ -209,13 +216,29 @@ def make_cell(results: RunResults, item: ItemResult, column: Column, best: set[s
     gap = None if item.item_id == "retrain" else gap_to_oracle(results, item.item_id, column.key)
     if gap is not None and not math.isfinite(gap):
         gap = None
+    text = format_value(mean, half) if bounds is None else format_bounds(mean, *bounds)
+    paired = item.paired.get(column.key)
     return Cell(
         kind="value",
-        text=format_value(mean, half),
+        text=text,
         value=mean,
         best=item.item_id in best,
         gap=gap,
+        paired="" if paired is None else format_paired(paired),
     )
+
+
+def format_bounds(mean: float, low: float, high: float) -> str:
+    """``mean [low, high]``: a value with an asymmetric (bootstrap) interval."""
+    return f"{format_number(mean)} [{format_number(low)}, {format_number(high)}]"
+
+
+def format_paired(paired: Summary) -> str:
+    """A paired difference to retrain, e.g. ``+0.0300 ± 0.0100 (paired 95 % t, 3 seeds)``."""
+    if paired.half_width is None:
+        return f"{format_gap(paired.mean, paired.mean)} (paired, {seed_word(paired.n)})"
+    half = format_half_width(paired.mean, paired.half_width)
+    return f"{format_gap(paired.mean, paired.mean)} ± {half} (paired 95 % t, {seed_word(paired.n)})"
 
 
 def table_cells(results: RunResults) -> list[tuple[ItemResult, list[Cell]]]:
@@ -243,6 +266,8 @@ def seed_word(count: int) -> str:
 
 
 __all__ = [
+    "format_bounds",
+    "format_paired",
     "BEST_MARKER",
     "MISSING",
     "NOT_APPLICABLE",

@@ -214,6 +214,7 @@ def _rows(results: RunResults) -> list[dict[str, Any]]:
                         "best": cell.best,
                         "gap": None if cell.gap is None else format_gap(cell.gap, cell.value),
                         "note": cell.note,
+                        "paired": cell.paired,
                     }
                     for cell in cells
                 ],

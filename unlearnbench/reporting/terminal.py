@@ -247,9 +247,11 @@ class TerminalReporter:
     tracebacks, a line per finished progress task when the output is not a terminal).
     """
 
-    def __init__(self, console: Console | None = None, verbosity: int = 0) -> None:
+    def __init__(self, console: Console | None = None, verbosity: int = 0, show_paired: bool = False) -> None:
         self.console = console if console is not None else Console(highlight=False)
         self.verbosity = verbosity
+        #: Also print the table of paired differences to retrain (``--diff``).
+        self.show_paired = show_paired
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
@@ -380,6 +382,13 @@ class TerminalReporter:
             for table in render_tables(results, self.console.width):
                 self.console.print()
                 self.console.print(table)
+            if self.show_paired:
+                from unlearnbench.reporting.paired import render_paired_table
+
+                paired = render_paired_table(results)
+                if paired is not None:
+                    self.console.print()
+                    self.console.print(paired)
         self._print_errors(results.items)
         self._print_skips(results.items)
         for label, path in paths:
