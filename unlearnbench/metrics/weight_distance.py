@@ -5,13 +5,15 @@ Golatkar et al. (CVPR 2020, "Eternal Sunshine of the Spotless Net") and Thudi et
 how close unlearning came to retraining in weight space by ‖θ_u − θ_r‖₂. Here θ is every floating-point
 learnable parameter of the state dict, flattened and concatenated; BatchNorm running statistics and the
 batch counter are buffers, not parameters, and are left out. ``to_oracle`` is the mean over the R oracles
-of ‖θ_u − θ_r‖₂ (lower is better); ``to_original`` is ‖θ_u − θ_o‖₂, how far the method moved from the
-original (not ranked: moving is not a merit in itself).
+of ‖θ_u − θ_r‖₂; ``to_original`` is ‖θ_u − θ_o‖₂, how far the method moved from the original. Neither
+is ranked (see below).
 
 Weight distances are only comparable between models that share an initialisation (SGD from different
 random starts lands far apart in weight space even on the same data): the bench initialises the original
-and oracle 0 from the same seed, so read ``to_oracle`` against the ``retrain`` row (an independent oracle,
-the "perfect unlearner") and the ``original`` row.
+and oracle 0 from the same seed, the other oracles from their own. Measured on digits (6 oracles, 3 seeds),
+``to_oracle`` is 16.5 for the original, 18.7 for the ``retrain`` row and 16.5 for fine-tuning: the
+retrained row is *not* at the low end, because independent initialisations dominate the distance. The
+column is therefore reported beside the reference rows, not ranked.
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ class WeightDistance:
     scope: ClassVar[str] = "model"
     needs: ClassVar[frozenset[str]] = frozenset({"states"})
     columns: ClassVar[tuple[str, ...]] = ("to_oracle", "to_original")
-    higher_is_better: ClassVar[dict[str, bool | None]] = {"to_oracle": False, "to_original": None}
+    # Not ranked: on digits the retrain row (18.7) sits further from the pool than the original (16.5), so
+    # "lower is better" would reward doing nothing (see the module docstring).
+    higher_is_better: ClassVar[dict[str, bool | None]] = {"to_oracle": None, "to_original": None}
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
         """Distance to the oracles' and the original's weights."""
