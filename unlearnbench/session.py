@@ -257,7 +257,7 @@ class Session:
         interrupted = False
         try:
             # A results.json from the start: a run killed while training the oracles can be resumed.
-            self._write(finished, columns, interrupted=False, exitstatus=None)
+            self._write(self._with_kept([], kept, specs), columns, interrupted=False, exitstatus=None)
             if kept:
                 self._announce(f"resuming {out_dir}: {len(kept)} finished items taken from its journal")
             self._announce("training the original model and the oracles")
@@ -266,8 +266,10 @@ class Session:
             columns = self._run_items(bench, specs, columns, kept, finished, journal)
         except KeyboardInterrupt:
             interrupted = True
+            finished = self._with_kept(finished, kept, specs)
         except UsageError:
             # E.g. a full or read-only cache: keep what was computed, then report the one-line error.
+            finished = self._with_kept(finished, kept, specs)
             self._write(finished, columns, interrupted=True, exitstatus=ExitCode.USAGE_ERROR)
             raise
         finally:
@@ -295,7 +297,7 @@ class Session:
                     bench, item.entry, item.params, item.merged_params, item.item_id,
                     list(range(self.config.seeds)), specs, self.config.oracles,
                 )  # fmt: skip
-            journal.append(fingerprint, self.elapsed(), result)
+                journal.append(fingerprint, self.elapsed(), result)  # kept items are in the journal already
             finished.append(result)
             columns = self._extend_columns(columns, result)
             self.hook.unlearnbench_runreport(report=result)
@@ -309,6 +311,14 @@ class Session:
                     self._announce(f"stopping after {failures} failures (--maxfail)")
                     break
         return columns
+
+    def _with_kept(
+        self, finished: list[ItemResult], kept: dict[str, ItemResult], specs: list[Any]
+    ) -> list[ItemResult]:
+        """``finished`` plus the journal's items not reached yet, in collection order (a stop loses none)."""
+        done = {r.item_id for r in finished}
+        rest = [kept[fp] for fp in (self._fingerprint(i, specs) for i in self.items) if fp in kept]
+        return finished + [r for r in rest if r.item_id not in done]
 
     def _fingerprint(self, item: Item, specs: list[Any]) -> str:
         from unlearnbench.journal import item_fingerprint
