@@ -155,7 +155,8 @@ def _resume(opts: dict[str, Any], plugins: Any, registry: Any) -> int:
     extra = [name for name, value in opts.items()
              if name not in (*RESUME_OPTIONS, "resume_dir") and value not in (None, False, (), 0)]  # fmt: skip
     if extra:
-        flag = "--" + extra[0].replace("_", "-")
+        names = {"methods": "--method", "metrics": "--metric", "keyword": "-k", "config_file": "--config"}
+        flag = names.get(extra[0], "--" + extra[0].replace("_", "-"))
         raise UsageError(f"--resume continues the run with its own config; drop {flag}")
     run_dir = Path(opts["resume_dir"])
     options, previous = resume_options(run_dir)
