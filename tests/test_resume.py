@@ -155,6 +155,7 @@ def test_resume_refuses_bad_run_dirs(
     tmp_path: Path, changes: dict[str, Any], extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = _results(tmp_path, **changes)
+    (tmp_path / "x.toml").write_text("seeds = 2\n")
     code = main(["run", "--resume", str(run_dir), *extra])
     err = capsys.readouterr().err
     assert code == 4 and message in err and len(err.strip().splitlines()) == 1, err
