@@ -297,6 +297,8 @@ def report(results_file: str, output: str | None) -> int:
         results = load(results_file)
     except ResultsFormatError as exc:
         raise UsageError(str(exc)) from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # hand-edited into another shape
+        raise UsageError(f"{results_file}: malformed results: {type(exc).__name__}: {exc}") from None
     target = Path(output) if output else Path(results_file).with_name("report.html")
     write_html(results, target)
     reporter = TerminalReporter()

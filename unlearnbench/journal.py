@@ -99,7 +99,7 @@ def read_previous(run_dir: Path, config_hash: str, explicit: bool) -> Recovered 
     if not results_path.is_file():
         return None
     try:
-        previous = load(results_path)
+        previous = load_results(results_path)
     except ResultsFormatError as exc:
         if explicit:
             raise UsageError(f"cannot resume {run_dir}: {exc}") from None
@@ -191,6 +191,16 @@ def _line(fingerprint: str, elapsed: float, item: ItemResult) -> str:
     )
 
 
+def load_results(path: Path) -> RunResults:
+    """:func:`~unlearnbench.results.load`, with a hand-edited shape also a :class:`ResultsFormatError`."""
+    try:
+        return load(path)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ResultsFormatError):
+            raise
+        raise ResultsFormatError(f"{path}: malformed results: {type(exc).__name__}: {exc}") from None
+
+
 def resume_options(run_dir: Path) -> tuple[dict[str, Any], RunResults]:
     """The validated config options stored in ``RUN_DIR/results.json`` (for ``--resume``), and the results.
 
@@ -205,7 +215,7 @@ def resume_options(run_dir: Path) -> tuple[dict[str, Any], RunResults]:
     if not path.is_file():
         raise UsageError(f"--resume: {path} does not exist; nothing to resume")
     try:
-        previous = load(path)
+        previous = load_results(path)
     except ResultsFormatError as exc:
         raise UsageError(f"--resume: {exc}") from None
     if not isinstance(previous.config, dict):
