@@ -13,8 +13,8 @@ from unlearnbench.config import Config
 from unlearnbench.journal import JOURNAL_NAME, item_from_dict, item_to_dict
 from unlearnbench.results import RunResults, load, save
 
-SMALL = ["run", "--preset", "fake", "-q", "--seeds", "2", "--oracles", "1", "--epochs", "1",
-         "--dataset-option", "n_train=96", "--metric", "accuracy", "--method", "finetune[epochs=1,lr=0.05]"]  # fmt: skip
+SMALL = ["run", "--preset", "fake", "-q", "--seeds", "2", "--oracles", "1", "--epochs", "1", "--dataset-option",
+         "n_train=96", "--metric", "accuracy", "--method", "finetune[epochs=1,lr=0.05]"]  # fmt: skip
 
 
 @pytest.fixture
