@@ -76,6 +76,14 @@ class TouchesOriginal:
         return model
 
 
+class WrongShape:
+    name = "wrong_shape"
+    description = "returns a model of another architecture"
+
+    def unlearn(self, model: nn.Module, ctx: Any) -> nn.Module:
+        return nn.Linear(3, 2)
+
+
 class MemoryHungryMetric:
     name = "memory_hungry"
     description = "raises torch.cuda.OutOfMemoryError"
@@ -111,6 +119,12 @@ def test_out_of_memory_in_unlearn_is_a_failed_item_with_the_reason(bench: Bench)
     assert result.outcome == "failed"
     assert result.errors["unlearn"] == "seed 0: out of memory in unlearn (MemoryError: cannot allocate 64 GiB)"
     assert _run(bench, Identity).outcome == "passed"
+
+
+def test_a_model_of_another_shape_is_a_failed_item(bench: Bench) -> None:
+    result = _run(bench, WrongShape)
+    assert result.outcome == "failed"
+    assert "unlearn returned a model whose parameters differ in names or shapes" in result.errors["unlearn"]
 
 
 def test_out_of_memory_in_a_metric_is_an_error_cell(bench: Bench) -> None:
