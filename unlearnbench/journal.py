@@ -59,6 +59,16 @@ def item_fingerprint(
     )
 
 
+def fingerprint_of(config: Any, entry: Any, merged_params: Mapping[str, Any], specs: Sequence[Any]) -> str:
+    """:func:`item_fingerprint` of a session item (``entry`` a registry entry, ``specs`` the metric specs)."""
+    from unlearnbench.runner import source_hash
+
+    return item_fingerprint(
+        config.config_hash(), entry.name, source_hash(entry.cls), merged_params, list(range(config.seeds)),
+        config.oracles, [(spec.name, source_hash(spec.entry.cls)) for spec in specs],
+    )  # fmt: skip
+
+
 def item_to_dict(item: ItemResult) -> dict[str, Any]:
     """The item as ``results.json`` stores it (NaN and inf as null)."""
     from unlearnbench.results import _clean

@@ -321,14 +321,9 @@ class Session:
         return finished + [r for r in rest if r.item_id not in done]
 
     def _fingerprint(self, item: Item, specs: list[Any]) -> str:
-        from unlearnbench.journal import item_fingerprint
-        from unlearnbench.runner import source_hash
+        from unlearnbench.journal import fingerprint_of
 
-        return item_fingerprint(
-            self.config.config_hash(), item.method, source_hash(item.entry.cls), item.merged_params,
-            list(range(self.config.seeds)), self.config.oracles,
-            [(spec.name, source_hash(spec.entry.cls)) for spec in specs],
-        )  # fmt: skip
+        return fingerprint_of(self.config, item.entry, item.merged_params, specs)
 
     def elapsed(self) -> float:
         """Seconds this run has been going, over every session of it (resumed runs add up)."""
