@@ -97,6 +97,7 @@ def test_killed_runs_resume_to_identical_results(tmp_path: Path, capsys: pytest.
         else:
             assert proc.returncode == -signal.SIGKILL
         survived.append((at, int(sig)))
+    print(f"kill points survived (finished items at the kill, signal): {survived}")
     assert len(survived) >= 2, survived  # at least the oracle phase and one item phase were hit
     assert survived[0][0] == 0  # the first kill landed before any item finished
 
