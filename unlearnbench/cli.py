@@ -91,6 +91,16 @@ def cli() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device (default: auto).")
 @click.option("--time-budget", type=float, help="Soft time budget per unlearning call, in seconds.")
 @click.option("--diff", "show_paired", is_flag=True, help="Also print paired differences to retrain (95 % t).")
+@click.option(
+    "--timeout", type=float, help="Hard limit per replicate's unlearn call, in seconds (the item fails past it)."
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False),
+    metavar="RUN_DIR",
+    help="Continue the run in RUN_DIR (its results.json gives the config); finished items are kept.",
+)
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
@@ -104,18 +114,17 @@ def cli() -> None:
 def run(**opts: Any) -> int:
     """Run every selected method against every selected metric."""
     from unlearnbench.config import resolve_config
-    from unlearnbench.reporting.terminal import TerminalReporter
-    from unlearnbench.results import REFERENCE_METHODS
-    from unlearnbench.session import Session
 
     plugins, registry, path = _load(opts["plugins"], opts["plugins_dir"], opts["config_file"])
+    if opts["resume_dir"]:
+        return _resume(opts, plugins, registry)
     dataset_options = _parse_key_values(opts["dataset_option"], "--dataset-option")
     if opts["data_path"]:
         dataset_options["path"] = opts["data_path"]
     cli_options: dict[str, Any] = {
         key: opts[key]
         for key in ("dataset", "model", "forget", "seeds", "oracles", "epochs", "keyword", "collect_only",
-                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail")
+                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail", "timeout")
     }  # fmt: skip
     if opts["exitfirst"]:
         cli_options["maxfail"] = 1
@@ -130,11 +139,61 @@ def run(**opts: Any) -> int:
         cli_options["verbosity"] = verbosity
     config, _ = resolve_config(cli_options, registry.presets, Path(opts["config_file"]) if opts["config_file"]
                                else path)  # fmt: skip
-    reporter = TerminalReporter(verbosity=config.verbosity, show_paired=opts["show_paired"])
+    return _run_session(config, plugins, registry, show_paired=opts["show_paired"])
+
+
+#: ``run`` options that may accompany ``--resume`` (they change neither the numbers nor the selection).
+RESUME_OPTIONS = (
+    "verbose", "quiet", "plugins", "plugins_dir", "timeout", "maxfail", "exitfirst", "cache_dir", "show_paired",
+)  # fmt: skip
+
+
+def _resume(opts: dict[str, Any], plugins: Any, registry: Any) -> int:
+    """``run --resume RUN_DIR``: the stored config, written into the same directory."""
+    import dataclasses
+
+    from unlearnbench.config import Config, check_config
+    from unlearnbench.journal import resume_options
+
+    extra = [name for name, value in opts.items()
+             if name not in (*RESUME_OPTIONS, "resume_dir") and value not in (None, False, (), 0)]  # fmt: skip
+    if extra:
+        names = {"methods": "--method", "metrics": "--metric", "keyword": "-k", "config_file": "--config"}
+        flag = names.get(extra[0], "--" + extra[0].replace("_", "-"))
+        raise UsageError(f"--resume continues the run with its own config; drop {flag}")
+    run_dir = Path(opts["resume_dir"])
+    options, previous = resume_options(run_dir)
+    overrides: dict[str, Any] = {"output_dir": str(run_dir), "collect_only": False}
+    for key in ("timeout", "maxfail", "cache_dir"):
+        if opts[key] is not None:
+            overrides[key] = opts[key]
+    if opts["exitfirst"]:
+        overrides["maxfail"] = 1
+    if opts["verbose"] or opts["quiet"]:
+        overrides["verbosity"] = opts["verbose"] - opts["quiet"]
+    try:
+        config = dataclasses.replace(Config(**options), **overrides)
+    except TypeError as exc:
+        raise UsageError(f"--resume: {run_dir / 'results.json'}: bad config: {exc}") from None
+    check_config(config)
+    return _run_session(
+        config, plugins, registry, resume=True, command=previous.command, show_paired=opts["show_paired"]
+    )
+
+
+def _run_session(
+    config: Any, plugins: Any, registry: Any, resume: bool = False, command: str = "", show_paired: bool = False
+) -> int:
+    """Collect, then run (or only list, under ``--collect-only``) with the terminal reporter."""
+    from unlearnbench.reporting.terminal import TerminalReporter
+    from unlearnbench.results import REFERENCE_METHODS
+    from unlearnbench.session import Session
+
+    reporter = TerminalReporter(verbosity=config.verbosity, show_paired=show_paired)
     plugins.manager.register(reporter, name="terminalreporter")
     plugins.manager.hook.unlearnbench_configure(config=config, pluginmanager=plugins.manager)
-    command = shlex.join(["unlearnbench", *sys.argv[1:]]) if sys.argv else "unlearnbench run"
-    session = Session(config, plugins, registry, reporter=reporter, command=command)
+    command = command or (shlex.join(["unlearnbench", *sys.argv[1:]]) if sys.argv else "unlearnbench run")
+    session = Session(config, plugins, registry, reporter=reporter, command=command, resume=resume)
     items = session.collect()
     if config.collect_only:
         for item in items:
@@ -252,6 +311,8 @@ def report(results_file: str, output: str | None, show_paired: bool) -> int:
         results = load(results_file)
     except ResultsFormatError as exc:
         raise UsageError(str(exc)) from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # hand-edited into another shape
+        raise UsageError(f"{results_file}: malformed results: {type(exc).__name__}: {exc}") from None
     target = Path(output) if output else Path(results_file).with_name("report.html")
     write_html(results, target)
     reporter = TerminalReporter(show_paired=show_paired)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class Config:
     plugins_dir: str | None = None
     preset: str | None = None
     time_budget: float | None = None
+    #: Hard limit in seconds on each replicate's ``unlearn`` call; past it the item fails ("timed out").
+    timeout: float | None = None
     eval_batch_size: int = 1024
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,7 +67,7 @@ class Config:
         """The options that change numbers (not output locations, verbosity or selection)."""
         ignored = {
             "collect_only", "maxfail", "cache_dir", "no_cache", "output_dir", "verbosity",
-            "plugins_dir", "preset", "keyword", "methods", "metrics",
+            "plugins_dir", "preset", "keyword", "methods", "metrics", "timeout",
         }  # fmt: skip
         return {k: v for k, v in self.to_dict().items() if k not in ignored}
 
@@ -192,10 +195,10 @@ def _check_value(key: str, value: Any, source: str) -> Any:
         if not isinstance(value, Mapping):
             raise bad("a table")
         return dict(value)
-    if key == "time_budget":
+    if key in ("time_budget", "timeout"):
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
             raise bad("a positive number of seconds")
         return float(value)
     raise UsageError(f"{source}: unknown option {key!r}")  # pragma: no cover

@@ -35,8 +35,17 @@ from unlearnbench.api import (
 from unlearnbench.cache import Cache, content_key
 from unlearnbench.data.pipeline import TensorData
 from unlearnbench.data.splits import fingerprint, split_tensors, splits_fingerprint
-from unlearnbench.errors import MetricNotApplicable
+from unlearnbench.errors import MetricNotApplicable, UsageError
 from unlearnbench.evaluation import compute_outputs, copy_model, freeze, state_dict_cpu
+from unlearnbench.guards import (
+    ItemGuardError,
+    ItemTimeout,
+    check_original_untouched,
+    is_out_of_memory,
+    out_of_memory_message,
+    release_memory,
+    time_limit,
+)
 from unlearnbench.metricrun import (
     MetricSpec,
     MetricValueError,
@@ -98,6 +107,8 @@ class Bench:
     oracle_count: int = 1
     progress: ProgressCallback | None = None
     time_budget: float | None = None
+    #: Hard limit in seconds on each replicate's ``unlearn`` call (``--timeout``); None: unlimited.
+    timeout: float | None = None
     data: dict[str, TensorData] = field(init=False)
     _original: TrainedModel | None = field(default=None, init=False)
     _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
@@ -252,6 +263,16 @@ def _short_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6)).rstrip()
 
 
+def _failure(exc: BaseException, where: str, bench: Bench) -> str:
+    """The error text of a failed call: one line for a timeout, a guard or out-of-memory, else a traceback."""
+    if isinstance(exc, (ItemTimeout, ItemGuardError)):
+        return str(exc)
+    if is_out_of_memory(exc):
+        release_memory(bench.device)
+        return out_of_memory_message(exc, where)
+    return _short_error(exc)
+
+
 def _outputs_finite(outputs: ModelOutputs) -> bool:
     return all(bool(np.isfinite(v).all()) for v in outputs.logits.values())
 
@@ -356,8 +377,10 @@ def run_item(
             replicate = unlearned_replicate(
                 bench, instance, merged, seed, key, item_id, weights=bool(needs & {"model", "states"})
             )
-        except Exception as exc:
-            errors["unlearn"] = f"seed {seed}: {_short_error(exc)}"
+        except UsageError:
+            raise  # a cache the run cannot write (full, read-only) stops the run, keeping what is done
+        except (Exception, ItemTimeout) as exc:
+            errors["unlearn"] = f"seed {seed}: {_failure(exc, 'unlearn', bench)}"
             break
         replicates.append(replicate)
         replicate_keys.append(key)
@@ -374,7 +397,7 @@ def run_item(
             except MetricNotApplicable as exc:
                 notes.setdefault(spec.name, str(exc))
             except Exception as exc:
-                errors.setdefault(spec.name, f"seed {seed}: {_short_error(exc)}")
+                errors.setdefault(spec.name, f"seed {seed}: {_failure(exc, spec.name, bench)}")
         seed_results.append(
             SeedResult(seed=seed, values=values, unlearn_seconds=replicate.seconds, cached=replicate.cached)
         )
@@ -397,7 +420,7 @@ def run_item(
                 notes[spec.name] = str(exc)
                 continue
             except Exception as exc:
-                errors[spec.name] = _short_error(exc)
+                errors[spec.name] = _failure(exc, spec.name, bench)
                 continue
             try:
                 intervals.update(cached_bootstrap(bench, spec, ctx, metric_key))
@@ -445,8 +468,10 @@ def _unlearn_once(bench: Bench, method: Any, merged: Mapping[str, Any], seed: in
     )  # fmt: skip
     torch.manual_seed(seed)
     start = time.perf_counter()
-    result = method.unlearn(model, ctx)
+    with time_limit(bench.timeout):
+        result = method.unlearn(model, ctx)
     seconds = time.perf_counter() - start
+    check_original_untouched(frozen, original_state)
     if not isinstance(result, nn.Module):
         raise TypeError(f"unlearn returned {type(result).__name__}, expected a torch.nn.Module")
     reference = bench.build_model().state_dict()

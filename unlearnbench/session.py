@@ -2,16 +2,17 @@
 
 :class:`Session` expands every selected method's grid into :class:`Item` s, builds the shared
 :class:`~unlearnbench.runner.Bench`, runs the items (reference rows ``original`` and ``retrain`` first),
-broadcasts each finished item through ``unlearnbench_runreport``, writes ``results.json`` after every item
-(atomically, so a crash keeps what was done) and the HTML report at the end, also after Ctrl-C.
+broadcasts each finished item through ``unlearnbench_runreport``, journals it (``journal.jsonl``, fsync'ed
+per item, see :mod:`unlearnbench.journal`), rewrites ``results.json`` atomically at most every
+:data:`JOURNAL_INTERVAL_S` seconds and once at the end, then writes the HTML report, also after Ctrl-C.
+An unfinished run directory (killed, interrupted) is continued from its journal when the same run is
+started again in it, or by ``--resume RUN_DIR``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from unlearnbench.api import metric_default_selected
 from unlearnbench.config import Config
 from unlearnbench.errors import ExitCode, PluginError, UsageError
 from unlearnbench.plugins import PluginSet
+from unlearnbench.provenance import describe_dataset, describe_device, git_commit, package_versions
 from unlearnbench.registry import Entry, Registry
 from unlearnbench.results import REFERENCE_METHODS, Column, ItemResult, RunResults, save
 from unlearnbench.selection import (
@@ -76,35 +78,6 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages that change numbers."""
-    import importlib.metadata as md
-
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in ("unlearnbench", "torch", "torchvision", "numpy", "scikit-learn", "scipy", "pluggy"):
-        try:
-            versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def git_commit() -> str:
-    """The git commit of the unlearnbench source tree (``+dirty`` if modified), or ``unknown``."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here, capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "") if head else "unknown"
-
-
 #: Minimum seconds between two writes of the partial results.json while items finish.
 JOURNAL_INTERVAL_S = 5.0
 
@@ -113,7 +86,13 @@ class Session:
     """One bench run."""
 
     def __init__(
-        self, config: Config, plugins: PluginSet, registry: Registry, reporter: Any = None, command: str = ""
+        self,
+        config: Config,
+        plugins: PluginSet,
+        registry: Registry,
+        reporter: Any = None,
+        command: str = "",
+        resume: bool = False,
     ) -> None:
         self.config = config
         self.plugins = plugins
@@ -131,6 +110,11 @@ class Session:
         self._git = "unknown"
         self.cache: Any = None
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + config.config_hash()[:6]
+        #: ``--resume``: continue the output dir's run even if it finished.
+        self.resume = resume
+        #: Seconds the earlier sessions of a resumed run took (0 for a fresh run).
+        self.prior_seconds = 0.0
+        self._versions: dict[str, str] | None = None
 
     @property
     def hook(self) -> Any:
@@ -243,7 +227,12 @@ class Session:
         return base
 
     def run(self) -> tuple[RunResults, ExitCode]:
-        """Run every collected item; returns the results and the exit code."""
+        """Run every collected item; returns the results and the exit code.
+
+        Items finished by an earlier, unfinished session of the same run directory (or by the run given
+        to ``--resume``) are taken from its journal instead of being run again.
+        """
+        from unlearnbench.journal import Journal, read_previous
         from unlearnbench.runner import MetricSpec, columns_for
 
         out_dir = self.output_dir()
@@ -256,42 +245,98 @@ class Session:
         bench = self._build_bench()
         specs = [MetricSpec(e, _instantiate(e)) for e in self.metric_entries]
         columns = columns_for(specs)
-        self._dataset_info = self._describe_dataset(bench)
+        self._dataset_info = describe_dataset(bench)
+        config_hash = self.config.config_hash()
+        previous = read_previous(out_dir, config_hash, explicit=self.resume)
+        kept: dict[str, ItemResult] = {}
+        if previous is not None:
+            self.run_id, self.started_at, self.prior_seconds = previous.run_id, previous.started_at, previous.elapsed
+            kept = previous.items
+        journal = Journal(out_dir)
+        journal.open(config_hash, self.run_id, {fp: (self.prior_seconds, item) for fp, item in kept.items()})
         finished: list[ItemResult] = []
         interrupted = False
-        failures = 0
-        last_write = time.perf_counter()
         try:
+            # A results.json from the start: a run killed while training the oracles can be resumed.
+            self._write(self._with_kept([], kept, specs), columns, interrupted=False, exitstatus=None)
+            if kept:
+                self._announce(f"resuming {out_dir}: {len(kept)} finished items taken from its journal")
             self._announce("training the original model and the oracles")
             bench.original()
             bench.oracle_pool(self.config.oracles)
-            for item in self.items:
-                from unlearnbench.runner import run_item
+            columns = self._run_items(bench, specs, columns, kept, finished, journal)
+        except KeyboardInterrupt:
+            interrupted = True
+            finished = self._with_kept(finished, kept, specs)
+        except UsageError:
+            # E.g. a full or read-only cache: keep what was computed, then report the one-line error.
+            finished = self._with_kept(finished, kept, specs)
+            self._write(finished, columns, interrupted=True, exitstatus=ExitCode.USAGE_ERROR)
+            raise
+        finally:
+            journal.close()
+        exit_code = self._exit_code(finished, interrupted)
+        results = self._write(finished, columns, interrupted, exit_code)
+        self._finish(results, out_dir)
+        self.hook.unlearnbench_sessionfinish(session=self, results=results, exitstatus=int(exit_code))
+        return results, exit_code
 
+    def _run_items(
+        self, bench: Any, specs: list[Any], columns: list[Column], kept: dict[str, ItemResult],
+        finished: list[ItemResult], journal: Any,
+    ) -> list[Column]:  # fmt: skip
+        """Run (or take from the journal) every item in order, journaling each as it finishes."""
+        from unlearnbench.runner import run_item
+
+        failures = 0
+        last_write = time.perf_counter()
+        for item in self.items:
+            fingerprint = self._fingerprint(item, specs)
+            result = kept.get(fingerprint)
+            if result is None:
                 result = run_item(
                     bench, item.entry, item.params, item.merged_params, item.item_id,
                     list(range(self.config.seeds)), specs, self.config.oracles,
                 )  # fmt: skip
                 result = with_paired_differences(result, finished)
-                finished.append(result)
-                columns = self._extend_columns(columns, result)
-                self.hook.unlearnbench_runreport(report=result)
-                if time.perf_counter() - last_write >= JOURNAL_INTERVAL_S:
-                    # Partial results on disk; throttled because each write serialises every item so far.
-                    self._write(finished, columns, interrupted=False, exitstatus=None)
-                    last_write = time.perf_counter()
-                if result.outcome in ("failed", "error"):
-                    failures += 1
-                    if self.config.maxfail and failures >= self.config.maxfail:
-                        self._announce(f"stopping after {failures} failures (--maxfail)")
-                        break
-        except KeyboardInterrupt:
-            interrupted = True
-        exit_code = self._exit_code(finished, interrupted)
-        results = self._write(finished, columns, interrupted, exit_code)
+                journal.append(fingerprint, self.elapsed(), result)  # kept items are in the journal already
+            finished.append(result)
+            columns = self._extend_columns(columns, result)
+            self.hook.unlearnbench_runreport(report=result)
+            if time.perf_counter() - last_write >= JOURNAL_INTERVAL_S:
+                # The full results.json is throttled (it serialises every item so far); the journal is not.
+                self._write(finished, columns, interrupted=False, exitstatus=None)
+                last_write = time.perf_counter()
+            if result.outcome in ("failed", "error"):
+                failures += 1
+                if self.config.maxfail and failures >= self.config.maxfail:
+                    self._announce(f"stopping after {failures} failures (--maxfail)")
+                    break
+        return columns
+
+    def _with_kept(
+        self, finished: list[ItemResult], kept: dict[str, ItemResult], specs: list[Any]
+    ) -> list[ItemResult]:
+        """``finished`` plus the journal's items not reached yet, in collection order (a stop loses none)."""
+        done = {r.item_id for r in finished}
+        rest = [kept[fp] for fp in (self._fingerprint(i, specs) for i in self.items) if fp in kept]
+        return finished + [r for r in rest if r.item_id not in done]
+
+    def _fingerprint(self, item: Item, specs: list[Any]) -> str:
+        from unlearnbench.journal import fingerprint_of
+
+        return fingerprint_of(self.config, item.entry, item.merged_params, specs)
+
+    def elapsed(self) -> float:
+        """Seconds this run has been going, over every session of it (resumed runs add up)."""
+        return self.prior_seconds + time.perf_counter() - self.started
+
+    def _finish(self, results: RunResults, out_dir: Path) -> None:
+        """The HTML report and the index of the parent folder; their failure never loses the JSON."""
         try:
             from unlearnbench.reporting.html import write_html
 
+            assert self.html_path is not None
             write_html(results, self.html_path)
         except Exception as exc:  # the JSON is the canonical artifact; a report bug must not lose it
             self._announce(f"could not write the HTML report: {exc}")
@@ -301,8 +346,6 @@ class Session:
             write_index(out_dir.parent)
         except Exception as exc:
             self._announce(f"could not update the index of {out_dir.parent}: {exc}")
-        self.hook.unlearnbench_sessionfinish(session=self, results=results, exitstatus=int(exit_code))
-        return results, exit_code
 
     def _announce(self, text: str) -> None:
         if self.reporter is not None and self.config.verbosity >= 0:
@@ -340,11 +383,11 @@ class Session:
             config_hash=self.config.config_hash(),
             seeds=tuple(range(self.config.seeds)),
             oracle_seeds=tuple(range(self.config.oracles)),
-            versions={**package_versions(), **self._plugin_versions()},
+            versions=self._run_versions(),
             device=self._device_text,
             git_commit=self._git,
             started_at=self.started_at,
-            duration=time.perf_counter() - self.started,
+            duration=self.elapsed(),
             columns=tuple(columns),
             items=tuple(finished),
             dataset=self._dataset_info,
@@ -354,6 +397,11 @@ class Session:
         assert self.results_path is not None
         save(results, self.results_path)
         return results
+
+    def _run_versions(self) -> dict[str, str]:
+        if self._versions is None:  # computed once: results.json is written many times per run
+            self._versions = {**package_versions(), **self._plugin_versions()}
+        return self._versions
 
     def _plugin_versions(self) -> dict[str, str]:
         return {
@@ -377,7 +425,7 @@ class Session:
         if model_name not in models:
             raise UsageError(f"unknown model {model_name!r}{did_you_mean(model_name, models)}")
         device = resolve_device(cfg.device)
-        self._device_text = _describe_device(device)
+        self._device_text = describe_device(device)
         self._git = git_commit()
         cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
         cache = Cache(cache_dir, enabled=not cfg.no_cache)
@@ -400,41 +448,7 @@ class Session:
         return Bench(raw=raw, splits=splits, model_name=model_name, build_model=build, recipe=recipe,
                      device=device, cache=cache, base_seed=cfg.base_seed, eval_batch_size=cfg.eval_batch_size,
                      oracle_count=cfg.oracles,
-                     progress=progress, time_budget=cfg.time_budget)  # fmt: skip
-
-    def _describe_dataset(self, bench: Any) -> dict[str, Any]:
-        from unlearnbench.data.stats import dataset_statistics
-
-        raw, splits = bench.raw, bench.splits
-        counts = {}
-        for split in ("forget", "retain", "test", "val"):
-            y = bench.labels[split]
-            counts[split] = [int((y == c).sum()) for c in range(raw.num_classes)]
-        return {
-            "name": raw.name,
-            "source": raw.source,
-            "model": bench.model_name,
-            "num_classes": raw.num_classes,
-            "class_names": list(raw.class_names),
-            "image_shape": [raw.in_channels, raw.image_size, raw.image_size],
-            "sizes": {s: int(len(bench.labels[s])) for s in counts},
-            "class_counts": counts,
-            "forget": splits.forget_spec,
-            "split_seed": splits.seed,
-            "fingerprint": bench.dataset_key,
-            "splits_fingerprint": bench.splits_key,
-            "recipe": bench.recipe.key(),
-            "mean": list(raw.mean),
-            "std": list(raw.std),
-            "stats": dataset_statistics(raw, splits),
-        }
-
-
-def _describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
+                     progress=progress, time_budget=cfg.time_budget, timeout=cfg.timeout)  # fmt: skip
 
 def _instantiate(entry: Entry) -> Any:
     """An instance of a metric class; a raising constructor is a plugin error naming the plugin."""

@@ -1,0 +1,75 @@
+"""Provenance of a run: package versions, the source tree's git commit, the device in words."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that change numbers."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("unlearnbench", "torch", "torchvision", "numpy", "scikit-learn", "scipy", "pluggy"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit() -> str:
+    """The git commit of the unlearnbench source tree (``+dirty`` if modified), or ``unknown``."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "") if head else "unknown"
+
+
+def describe_device(device: torch.device) -> str:
+    """``cuda (NAME)`` or ``cpu (PROCESSOR, N threads)``."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def describe_dataset(bench: Any) -> dict[str, Any]:
+    """The dataset, split and recipe of a bench as results.json records them."""
+    from unlearnbench.data.stats import dataset_statistics
+
+    raw, splits = bench.raw, bench.splits
+    counts = {}
+    for split in ("forget", "retain", "test", "val"):
+        y = bench.labels[split]
+        counts[split] = [int((y == c).sum()) for c in range(raw.num_classes)]
+    return {
+        "name": raw.name,
+        "source": raw.source,
+        "model": bench.model_name,
+        "num_classes": raw.num_classes,
+        "class_names": list(raw.class_names),
+        "image_shape": [raw.in_channels, raw.image_size, raw.image_size],
+        "sizes": {s: int(len(bench.labels[s])) for s in counts},
+        "class_counts": counts,
+        "forget": splits.forget_spec,
+        "split_seed": splits.seed,
+        "fingerprint": bench.dataset_key,
+        "splits_fingerprint": bench.splits_key,
+        "recipe": bench.recipe.key(),
+        "mean": list(raw.mean),
+        "std": list(raw.std),
+        "stats": dataset_statistics(raw, splits),
+    }
