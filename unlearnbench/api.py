@@ -29,9 +29,11 @@ SPLIT_NAMES: tuple[str, ...] = ("forget", "retain", "test", "val")
 #: What a metric may declare in ``needs``. ``"states"`` hands it the weights of the evaluated model, the
 #: oracles and the original (``EvalContext.state`` / ``oracle_states`` / ``original_state``);
 #: ``"random_outputs"`` the outputs of a randomly initialised model (``EvalContext.random_outputs``).
+#: ``"shadows"`` (population metrics) K shadow originals unlearned by the method under test and S held-out
+#: retrained models (``EvalContext.shadow_outputs`` / ``target_retrained_outputs``; see unlearnbench/shadows.py).
 #: The runner computes each artifact once per model and shares it between metrics.
 NEED_KINDS: frozenset[str] = frozenset(
-    {"outputs", "oracle_outputs", "original_outputs", "model", "data", "states", "random_outputs"}
+    {"outputs", "oracle_outputs", "original_outputs", "model", "data", "states", "random_outputs", "shadows"}
 )
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -201,6 +203,10 @@ class EvalContext:
     #: Outputs of a randomly initialised, untrained model of the run's architecture (a fixed seed),
     #: only with ``"random_outputs"`` in ``needs``.
     random_outputs: ModelOutputs | None = None
+    #: Outputs of K shadow originals each unlearned by the item's method, only with ``"shadows"`` in ``needs``.
+    shadow_outputs: Sequence[ModelOutputs] | None = None
+    #: Outputs of S retrained models used by nothing else (targets labelled "retrained"), with ``"shadows"``.
+    target_retrained_outputs: Sequence[ModelOutputs] | None = None
 
     def losses(self, split: str, outputs: ModelOutputs | None = None) -> np.ndarray:
         """Per-example cross-entropy (natural log) of ``outputs`` (default: this model) on ``split``."""

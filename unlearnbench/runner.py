@@ -56,6 +56,7 @@ from unlearnbench.metricrun import (
 )
 from unlearnbench.registry import Entry
 from unlearnbench.results import ItemResult, Outcome, SeedResult
+from unlearnbench.shadows import ShadowArtifacts, shadow_artifacts, shadow_count, shadow_keys
 from unlearnbench.training import Recipe, train
 
 __all__ = [
@@ -172,6 +173,14 @@ class Bench:
         outputs = self.outputs_of(model)
         self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
         return TrainedModel(state, stats.seconds, outputs, cached=False)
+
+    def model_parts(self, role: str, seed: int) -> dict[str, Any]:
+        """The fields of a trained model's content key (role ``original`` or ``oracle``)."""
+        return self._model_parts(role, seed)
+
+    def trained_original(self, seed: int, label: str) -> TrainedModel:
+        """A model trained like the original (all training data) under another seed, e.g. a shadow."""
+        return self._trained("original", seed, self.data["train"], label)
 
     def original(self) -> TrainedModel:
         """The original model: trained on all training data (retain ∪ forget)."""
@@ -404,16 +413,33 @@ def run_item(
 
     population: dict[str, float] = {}
     intervals: dict[str, tuple[float, float]] = {}
+    shadows: ShadowArtifacts | None = None
     replicate_outputs = [r.outputs for r in replicates]
     if "unlearn" not in errors and replicates:
         for spec in metrics:
             if metric_scope(spec.instance) != "population":
                 continue
+            extra = extras(spec, None)
+            metric_key = bench.metric_key(spec, replicate_keys, oracle_count)
+            if "shadows" in metric_needs(spec.instance):
+                keys = shadow_keys(bench, entry, merged, shadow_count(m.instance for m in metrics), len(replicates))
+                metric_key = bench.metric_key(spec, replicate_keys + keys, oracle_count)
+                if bench.cache.load_values(metric_key) is None:  # build the shadows only when computing
+                    try:
+                        shadows = shadows or shadow_artifacts(
+                            bench, entry, instance, merged, shadow_count(m.instance for m in metrics), len(replicates)
+                        )
+                    except UsageError:
+                        raise
+                    except (Exception, ItemTimeout) as exc:
+                        errors[spec.name] = f"shadows: {_failure(exc, spec.name, bench)}"
+                        continue
+                    extra.update(shadow_outputs=shadows.shadow_outputs,
+                                 target_retrained_outputs=shadows.target_retrained_outputs)  # fmt: skip
             ctx = EvalContext(
                 outputs=replicate_outputs[0], replicates=replicate_outputs, seed=seeds[0],
-                unlearn_seconds=[r.seconds for r in replicates], **shared, **extras(spec, None),
+                unlearn_seconds=[r.seconds for r in replicates], **shared, **extra,
             )  # fmt: skip
-            metric_key = bench.metric_key(spec, replicate_keys, oracle_count)
             try:
                 population.update(cached_compute(bench, spec, ctx, metric_key))
             except MetricNotApplicable as exc:
@@ -447,9 +473,15 @@ def run_item(
     )  # fmt: skip
 
 
-def _unlearn_once(bench: Bench, method: Any, merged: Mapping[str, Any], seed: int) -> tuple[nn.Module, float]:
-    """Copy the original, run ``unlearn`` (timed), validate what came back."""
-    original_state = bench.original().state
+def _unlearn_once(
+    bench: Bench,
+    method: Any,
+    merged: Mapping[str, Any],
+    seed: int,
+    start_state: Mapping[str, torch.Tensor] | None = None,
+) -> tuple[nn.Module, float]:
+    """Copy the original (or ``start_state``, e.g. a shadow original), run ``unlearn`` (timed), validate."""
+    original_state = bench.original().state if start_state is None else start_state
     model = bench.model_from_state(original_state)
     model.train()
     frozen = freeze(copy_model(model))

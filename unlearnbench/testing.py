@@ -45,6 +45,7 @@ from unlearnbench.evaluation import copy_model, freeze
 from unlearnbench.models.small_cnn import SmallCNN
 from unlearnbench.runner import Bench, TrainedModel
 from unlearnbench.session import merge_params
+from unlearnbench.shadows import held_out_retrained, shadow_original
 from unlearnbench.training import Recipe
 
 __all__ = [
@@ -363,6 +364,7 @@ def _metric_context(instance: Any, bench: Bench, models: Sequence[TrainedModel])
     chosen = list(models) if population else list(models[:1])
     pool = bench.oracle_pool(bench.oracle_count)
     outputs = [copied(m.outputs) for m in chosen]
+    shadows = "shadows" in needs and population
     return EvalContext(
         outputs=outputs[0], replicates=outputs, oracle_outputs=[copied(o.outputs) for o in pool],
         original_outputs=copied(bench.original().outputs),
@@ -375,6 +377,10 @@ def _metric_context(instance: Any, bench: Bench, models: Sequence[TrainedModel])
         oracle_states=[o.state for o in pool] if "states" in needs else None,
         original_state=bench.original().state if "states" in needs else None,
         random_outputs=copied(bench.random_reference().outputs) if "random_outputs" in needs else None,
+        # shadows as the method "original" would leave them: the shadow originals themselves
+        shadow_outputs=[copied(shadow_original(bench, k).outputs) for k in range(2)] if shadows else None,
+        target_retrained_outputs=[copied(m.outputs) for m in held_out_retrained(bench, len(chosen))]
+        if shadows else None,
     )  # fmt: skip
 
 

@@ -1,0 +1,115 @@
+"""Shadow models for attacks that simulate the method under test (U-LiRA), cached like oracles.
+
+A metric that declares ``"shadows"`` in ``needs`` gets, per item:
+
+* ``shadow_outputs``: K *shadow originals* (trained on the full training set exactly like the original,
+  seeds :data:`SHADOW_SEED_BASE` + k), each unlearned by the item's method at the item's parameters
+  (unlearning seed :data:`SHADOW_SEED_BASE` + k); K is the largest ``shadows`` attribute of the selected
+  metrics;
+* ``target_retrained_outputs``: S retrained models held out from every other use (oracle seeds
+  R + S … R + 2S − 1): the reference pool is 0 … R − 1 and the ``retrain`` row's replicates R … R + S − 1.
+
+Shadow originals are cached under the ``original`` role with their own seed, unlearned shadows under the
+``unlearned`` key scheme with a ``shadow`` marker, so a second run (or another metric needing them) trains
+nothing again. The seeds are far from the original's ``base_seed``, the oracles', the methods' fresh-model
+seeds (seed + 7919) and the random reference (2 000 003 011).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from unlearnbench.api import ModelOutputs
+from unlearnbench.cache import content_key
+from unlearnbench.evaluation import state_dict_cpu
+
+if TYPE_CHECKING:
+    from unlearnbench.registry import Entry
+    from unlearnbench.runner import Bench, TrainedModel
+
+__all__ = [
+    "SHADOW_SEED_BASE", "ShadowArtifacts", "held_out_retrained", "shadow_artifacts", "shadow_count", "shadow_keys",
+    "shadow_original",
+]  # fmt: skip
+
+#: Seed of shadow original k (and of its unlearning call) is SHADOW_SEED_BASE + k.
+SHADOW_SEED_BASE = 1_000_003
+
+
+@dataclass(frozen=True)
+class ShadowArtifacts:
+    """What a ``"shadows"`` metric receives, with the cache keys that identify it."""
+
+    shadow_outputs: tuple[ModelOutputs, ...]
+    target_retrained_outputs: tuple[ModelOutputs, ...]
+    keys: tuple[str, ...]
+
+
+def shadow_original(bench: Bench, k: int) -> TrainedModel:
+    """Shadow original ``k``: the original's recipe and data, seed :data:`SHADOW_SEED_BASE` + k."""
+    return bench.trained_original(SHADOW_SEED_BASE + k, f"shadow original {k}")
+
+
+def held_out_retrained(bench: Bench, count: int) -> list[TrainedModel]:
+    """``count`` retrained models used by nothing else: oracle seeds R + S … R + S + count − 1."""
+    first = bench.oracle_count + count
+    return [bench.oracle(first + s) for s in range(count)]
+
+
+def _shadow_key(bench: Bench, entry: Entry, merged: Mapping[str, Any], k: int) -> str:
+    return content_key(
+        {
+            "unlearned": bench.unlearned_key(entry, merged, SHADOW_SEED_BASE + k),
+            "shadow_original": content_key(bench.model_parts("original", SHADOW_SEED_BASE + k)),
+        }
+    )
+
+
+def _target_keys(bench: Bench, replicates: int) -> list[str]:
+    first = bench.oracle_count + replicates
+    return [content_key(bench.model_parts("oracle", first + s)) for s in range(replicates)]
+
+
+def shadow_keys(bench: Bench, entry: Entry, merged: Mapping[str, Any], shadows: int, replicates: int) -> list[str]:
+    """Content keys of the K unlearned shadows and the S held-out retrained models (nothing is trained)."""
+    return [_shadow_key(bench, entry, merged, k) for k in range(shadows)] + _target_keys(bench, replicates)
+
+
+def shadow_artifacts(
+    bench: Bench, entry: Entry, method: Any, merged: Mapping[str, Any], shadows: int, replicates: int
+) -> ShadowArtifacts:
+    """K unlearned shadows (from the cache, else trained and unlearned now) and S held-out retrained models.
+
+    Raises whatever the method raises on a shadow: the metric then gets an error cell with the reason.
+    """
+    from unlearnbench.runner import _unlearn_once
+
+    outputs: list[ModelOutputs] = []
+    keys: list[str] = []
+    for k in range(shadows):
+        key = _shadow_key(bench, entry, merged, k)
+        hit = bench.cache.load_outputs(key)
+        if hit is None:
+            start = shadow_original(bench, k)
+            model, seconds = _unlearn_once(bench, method, merged, SHADOW_SEED_BASE + k, start_state=start.state)
+            result = bench.outputs_of(model)
+            bench.cache.save_state("unlearned", key, state_dict_cpu(model), {"seconds": seconds, "shadow": k})
+            bench.cache.save_outputs(key, result, {"seconds": seconds, "shadow": k})
+        else:
+            result = hit[0]
+        outputs.append(result)
+        keys.append(key)
+    targets = held_out_retrained(bench, replicates)
+    return ShadowArtifacts(
+        tuple(outputs), tuple(t.outputs for t in targets), tuple(keys + _target_keys(bench, replicates))
+    )
+
+
+def shadow_count(instances: Iterable[Any]) -> int:
+    """K: the largest ``shadows`` attribute among metrics that need shadows (0 when none does)."""
+    from unlearnbench.api import metric_needs
+
+    counts = [int(getattr(m, "shadows", 0)) for m in instances if "shadows" in metric_needs(m)]
+    return max(counts, default=0)
