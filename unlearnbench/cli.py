@@ -90,6 +90,12 @@ def cli() -> None:
 @click.option("--output-dir", type=click.Path(), help="Output directory (default: reports/<run-id>/).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device (default: auto).")
 @click.option("--time-budget", type=float, help="Soft time budget per unlearning call, in seconds.")
+@click.option(
+    "--train-batching",
+    type=click.Choice(["auto", "sequential", "vmap"]),
+    help="Train the oracles one by one or together as one batched model (default: auto, per device and model).",
+)
+@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model for training.")
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
@@ -114,8 +120,10 @@ def run(**opts: Any) -> int:
     cli_options: dict[str, Any] = {
         key: opts[key]
         for key in ("dataset", "model", "forget", "seeds", "oracles", "epochs", "keyword", "collect_only",
-                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail")
+                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail",
+                    "train_batching")
     }  # fmt: skip
+    cli_options["compile"] = opts["compile_"]
     if opts["exitfirst"]:
         cli_options["maxfail"] = 1
     if opts["methods"]:

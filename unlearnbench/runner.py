@@ -8,6 +8,7 @@ that raises or yields NaN becomes an error outcome or cell, never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import math
@@ -33,14 +34,16 @@ from unlearnbench.api import (
     metric_needs,
     metric_scope,
 )
+from unlearnbench.batched import can_batch, resolve_batching, train_batched
 from unlearnbench.cache import Cache, content_key
 from unlearnbench.data.pipeline import TensorData
 from unlearnbench.data.splits import fingerprint, split_tensors, splits_fingerprint
 from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.evaluation import compute_outputs, copy_model, freeze, state_dict_cpu
 from unlearnbench.registry import Entry
+from unlearnbench.resources import PeakMemory, item_phase
 from unlearnbench.results import Column, ItemResult, Outcome, SeedResult, Summary, summarise
-from unlearnbench.training import Recipe, train
+from unlearnbench.training import Recipe, TrainStats, train
 
 
 def source_hash(cls: type) -> str:
@@ -80,6 +83,13 @@ class Bench:
     oracle_count: int = 1
     progress: ProgressCallback | None = None
     time_budget: float | None = None
+    #: How missing oracles of a pool are trained: "auto" (the rule of :mod:`unlearnbench.batched`),
+    #: "sequential" or "vmap". Any mode but sequential is part of the oracles' cache keys.
+    train_batching: str = "auto"
+    #: torch.compile the model for training the original and sequentially trained oracles (cache key part).
+    compile_model: bool = False
+    #: Peak memory per phase (None: not measured).
+    resources: PeakMemory | None = None
     data: dict[str, TensorData] = field(init=False)
     _original: TrainedModel | None = field(default=None, init=False)
     _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
@@ -89,6 +99,23 @@ class Bench:
         self.labels: dict[str, np.ndarray] = {s: self.data[s].y.cpu().numpy() for s in SPLIT_NAMES}
         self.dataset_key = fingerprint(self.raw)
         self.splits_key = splits_fingerprint(self.splits)
+        mode = resolve_batching(self.train_batching, self.device, self.model_name)
+        #: The resolved oracle training mode, "sequential" or "vmap" (never from a timing: reproducible).
+        self.oracle_batching = "vmap" if mode == "vmap" and can_batch(self.build_model()) else "sequential"
+
+    def phase(self, name: str) -> contextlib.AbstractContextManager[object]:
+        """Measure the enclosed code's peak memory under ``name`` (a no-op without ``resources``)."""
+        return self.resources.phase(name) if self.resources is not None else contextlib.nullcontext()
+
+    def phase_start(self, name: str) -> None:
+        """Open phase ``name`` (see :meth:`PeakMemory.start`); a no-op without ``resources``."""
+        if self.resources is not None:
+            self.resources.start(name)
+
+    def phase_stop(self) -> None:
+        """Close the innermost open phase."""
+        if self.resources is not None:
+            self.resources.stop()
 
     # ----------------------------------------------------------------- keys
 
@@ -103,6 +130,11 @@ class Bench:
         }
         if role == "oracle":
             parts["splits"] = self.splits_key  # the original sees all training data: split-independent
+        # Only non-default training modes enter the key, so caches of the plain sequential loop stay valid.
+        if role == "oracle" and self.oracle_batching != "sequential":
+            parts["training"] = self.oracle_batching
+        elif self.compile_model:
+            parts["compile"] = True
         return parts
 
     # ----------------------------------------------------------------- models
@@ -122,25 +154,37 @@ class Bench:
 
     def _trained(self, role: str, seed: int, data: TensorData, label: str) -> TrainedModel:
         key = content_key(self._model_parts(role, seed))
-        hit = self.cache.load_state(role, key)
-        out_key = content_key({"outputs_of": key, "splits": self.splits_key})
+        hit = self._cached_model(role, seed, key)
         if hit is not None:
-            state, meta = hit
-            outputs_hit = self.cache.load_outputs(out_key)
-            if outputs_hit is not None:
-                outputs = outputs_hit[0]
-            else:
-                outputs = self.outputs_of(self.model_from_state(state))
-                self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
-            return TrainedModel(state, float(meta.get("seconds", float("nan"))), outputs, cached=True)
+            return hit
         model = self.new_model(seed)
-        stats = train(
-            model, data, self.recipe, seed=seed, device=self.device, progress=self.progress, description=label
-        )
+        if role == "oracle" and self.oracle_batching == "vmap":
+            stats = train_batched([model], data, self.recipe, [seed], self.device, self.progress, label)[0]
+        else:
+            stats = train(model, data, self.recipe, seed=seed, device=self.device, progress=self.progress,
+                          description=label, compile_model=self.compile_model)  # fmt: skip
+        return self._store(role, seed, key, model, stats)
+
+    def _cached_model(self, role: str, seed: int, key: str) -> TrainedModel | None:
+        hit = self.cache.load_state(role, key)
+        if hit is None:
+            return None
+        state, meta = hit
+        out_key = content_key({"outputs_of": key, "splits": self.splits_key})
+        outputs_hit = self.cache.load_outputs(out_key)
+        if outputs_hit is not None:
+            outputs = outputs_hit[0]
+        else:
+            outputs = self.outputs_of(self.model_from_state(state))
+            self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
+        return TrainedModel(state, float(meta.get("seconds", float("nan"))), outputs, cached=True)
+
+    def _store(self, role: str, seed: int, key: str, model: nn.Module, stats: TrainStats) -> TrainedModel:
         state = state_dict_cpu(model)
         self.cache.save_state(role, key, state, {"seconds": stats.seconds, "final_loss": stats.final_loss})
         outputs = self.outputs_of(model)
-        self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
+        self.cache.save_outputs(content_key({"outputs_of": key, "splits": self.splits_key}), outputs,
+                                {"role": role, "seed": seed})  # fmt: skip
         return TrainedModel(state, stats.seconds, outputs, cached=False)
 
     def original(self) -> TrainedModel:
@@ -156,7 +200,28 @@ class Bench:
         return self._oracles[seed]
 
     def oracle_pool(self, count: int) -> list[TrainedModel]:
+        """Oracles 0..count-1; under the ``vmap`` mode the uncached ones are trained together."""
+        if self.oracle_batching == "vmap":
+            self._train_together([seed for seed in range(count) if seed not in self._oracles])
         return [self.oracle(seed) for seed in range(count)]
+
+    def _train_together(self, seeds: Sequence[int]) -> None:
+        missing: list[tuple[int, str]] = []
+        for seed in seeds:
+            key = content_key(self._model_parts("oracle", seed))
+            hit = self._cached_model("oracle", seed, key)
+            if hit is not None:
+                self._oracles[seed] = hit
+            else:
+                missing.append((seed, key))
+        if not missing:
+            return
+        models = [self.new_model(seed) for seed, _ in missing]
+        label = f"oracles {missing[0][0]}-{missing[-1][0]}" if len(missing) > 1 else f"oracle {missing[0][0]}"
+        all_stats = train_batched(models, self.data["retain"], self.recipe, [seed for seed, _ in missing],
+                                  self.device, self.progress, label)  # fmt: skip
+        for (seed, key), model, stats in zip(missing, models, all_stats):
+            self._oracles[seed] = self._store("oracle", seed, key, model, stats)
 
     def metric_key(self, spec: MetricSpec, output_keys: Sequence[str], oracle_count: int) -> str:
         """Content key of one metric's values: the metric's code, the evaluated outputs and the references."""
@@ -296,8 +361,9 @@ def run_item(
             cached = True
         else:
             try:
-                model, seconds = _unlearn_once(bench, instance, merged, seed)
-                outputs = bench.outputs_of(model)
+                with bench.phase(item_phase(item_id, "unlearn")):
+                    model, seconds = _unlearn_once(bench, instance, merged, seed)
+                    outputs = bench.outputs_of(model)
                 if not _outputs_finite(outputs):
                     raise MetricValueError(
                         "the unlearned model produces non-finite logits (NaN or inf weights?)"
@@ -311,6 +377,7 @@ def run_item(
         replicate_seconds.append(seconds)
         replicate_keys.append(key)
         values: dict[str, float] = {}
+        bench.phase_start(item_phase(item_id, "metrics"))
         for spec in metrics:
             if metric_scope(spec.instance) != "model":
                 continue
@@ -328,10 +395,12 @@ def run_item(
                 notes.setdefault(spec.name, str(exc))
             except Exception as exc:
                 errors.setdefault(spec.name, f"seed {seed}: {_short_error(exc)}")
+        bench.phase_stop()
         seed_results.append(SeedResult(seed=seed, values=values, unlearn_seconds=seconds, cached=cached))
 
     population: dict[str, float] = {}
     if "unlearn" not in errors and replicate_outputs:
+        bench.phase_start(item_phase(item_id, "metrics"))
         for spec in metrics:
             if metric_scope(spec.instance) != "population":
                 continue
@@ -348,6 +417,7 @@ def run_item(
                 notes[spec.name] = str(exc)
             except Exception as exc:
                 errors[spec.name] = _short_error(exc)
+        bench.phase_stop()
 
     summary = _summaries(seed_results, population, len(seeds))
     outcome: Outcome = "failed" if "unlearn" in errors else ("error" if errors else "passed")

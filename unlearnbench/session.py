@@ -129,6 +129,8 @@ class Session:
         self._device_text = ""
         self._git = "unknown"
         self.cache: Any = None
+        #: Peak memory per phase (:class:`~unlearnbench.resources.PeakMemory`), created with the bench.
+        self.resources: Any = None
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + config.config_hash()[:6]
 
     @property
@@ -262,15 +264,19 @@ class Session:
         last_write = time.perf_counter()
         try:
             self._announce("training the original model and the oracles")
-            bench.original()
-            bench.oracle_pool(self.config.oracles)
+            with bench.phase("original"):
+                bench.original()
+            with bench.phase("oracles"):
+                bench.oracle_pool(self.config.oracles)
             for item in self.items:
+                from unlearnbench.resources import item_phase
                 from unlearnbench.runner import run_item
 
-                result = run_item(
-                    bench, item.entry, item.params, item.merged_params, item.item_id,
-                    list(range(self.config.seeds)), specs, self.config.oracles,
-                )  # fmt: skip
+                with bench.phase(item_phase(item.item_id)):
+                    result = run_item(
+                        bench, item.entry, item.params, item.merged_params, item.item_id,
+                        list(range(self.config.seeds)), specs, self.config.oracles,
+                    )  # fmt: skip
                 finished.append(result)
                 columns = self._extend_columns(columns, result)
                 self.hook.unlearnbench_runreport(report=result)
@@ -348,6 +354,7 @@ class Session:
             dataset=self._dataset_info,
             exit_status=int(exitstatus) if exitstatus is not None else -1,
             interrupted=interrupted,
+            resources=self.resources.to_dict() if self.resources is not None else {},
         )
         assert self.results_path is not None
         save(results, self.results_path)
@@ -375,6 +382,10 @@ class Session:
         if model_name not in models:
             raise UsageError(f"unknown model {model_name!r}{did_you_mean(model_name, models)}")
         device = resolve_device(cfg.device)
+        from unlearnbench.resources import PeakMemory
+
+        self.resources = PeakMemory(device)
+        self.resources.start("data")  # stopped once the splits are resident on the device
         self._device_text = _describe_device(device)
         self._git = git_commit()
         cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
@@ -395,10 +406,13 @@ class Session:
             return factory.build(raw.num_classes, raw.in_channels, raw.image_size)
 
         progress = getattr(self.reporter, "progress", None)
-        return Bench(raw=raw, splits=splits, model_name=model_name, build_model=build, recipe=recipe,
+        bench = Bench(raw=raw, splits=splits, model_name=model_name, build_model=build, recipe=recipe,
                      device=device, cache=cache, base_seed=cfg.base_seed, eval_batch_size=cfg.eval_batch_size,
                      oracle_count=cfg.oracles,
-                     progress=progress, time_budget=cfg.time_budget)  # fmt: skip
+                     progress=progress, time_budget=cfg.time_budget, train_batching=cfg.train_batching,
+                     compile_model=cfg.compile, resources=self.resources)  # fmt: skip
+        self.resources.stop()
+        return bench
 
     def _describe_dataset(self, bench: Any) -> dict[str, Any]:
         from unlearnbench.data.stats import dataset_statistics
