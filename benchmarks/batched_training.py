@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--quick", action="store_true", help="768 images, one round")
     parser.add_argument("--tiny", action="store_true", help="CI: small_cnn only, K = 2, 64 images of 16x16")
     args = parser.parse_args(argv)
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.tiny:
         args.k, args.images, args.batch, args.image_size, args.rounds = 2, 64, 32, 16, 1
         args.models = ["small_cnn"]
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     data = data_of(args.images, args.image_size, device)
     recipe = Recipe(epochs=1, batch_size=args.batch)

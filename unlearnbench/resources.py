@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +129,40 @@ class PeakMemory:
 def item_phase(item_id: str, part: str | None = None) -> str:
     """The phase name of an item (``item:<id>``) or of one part of it (``item:<id>/unlearn``)."""
     return f"item:{item_id}" if part is None else f"item:{item_id}/{part}"
+
+
+def _mib(value: Any) -> str:
+    return f"{float(value) / 2**20:,.0f} MiB"
+
+
+def peaks_text(resources: Mapping[str, Any], phases: Sequence[tuple[str, str]]) -> str:
+    """One line for a report: ``label 812 MiB (GPU 1,024 MiB), ...`` for each ``(label, phase)`` recorded.
+
+    Empty when nothing was recorded (results written before peak memory was measured).
+    """
+    recorded = resources.get("phases", {}) if isinstance(resources, Mapping) else {}
+    parts = []
+    for label, name in phases:
+        peak = recorded.get(name)
+        if not isinstance(peak, Mapping) or "rss_bytes" not in peak:
+            continue
+        text = f"{label} {_mib(peak['rss_bytes'])}"
+        if "cuda_bytes" in peak:
+            text += f" (GPU {_mib(peak['cuda_bytes'])})"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def run_peaks_text(resources: Mapping[str, Any]) -> str:
+    """The run-level phases (data, original, oracles) with how the figure was taken."""
+    text = peaks_text(resources, [("data", "data"), ("original", "original"), ("oracles", "oracles")])
+    if not text:
+        return ""
+    how = {"vmhwm": "peak RSS per phase, VmHWM", "getrusage": "process peak RSS so far, getrusage"}
+    return f"{text} ({how.get(str(resources.get('method')), str(resources.get('method')))})"
+
+
+def item_peaks_text(resources: Mapping[str, Any], item_id: str) -> str:
+    """An item's peaks: the whole item, its unlearning and its metrics."""
+    return peaks_text(resources, [("item", item_phase(item_id)), ("unlearn", item_phase(item_id, "unlearn")),
+                                  ("metrics", item_phase(item_id, "metrics"))])  # fmt: skip
