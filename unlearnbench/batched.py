@@ -54,16 +54,18 @@ TrainBatching = Literal["auto", "sequential", "vmap"]
 #: The values of the ``train_batching`` option.
 BATCHING_CHOICES: tuple[str, ...] = ("auto", "sequential", "vmap")
 
-#: What ``auto`` picks per (device type, model), from ``benchmarks/batched_training.py`` (see
-#: benchmarks/README.md for the full table). Measured 2026-05 on 2 CPU cores (torch 2.14, batch 128,
-#: K = 6 models, images/s per model, sequential vs vmap): small_cnn 1180 vs 1770 (1.5x: small
-#: convolutions leave the cores idle between kernels); resnet18 (ImageNet stem) 505 vs 356 and
-#: resnet18_cifar 40 vs 27 (compute-bound: the grouped convolutions vmap lowers to are slower than K
-#: dense ones). Pairs not listed, including every CUDA pair until measured on a GPU, train sequentially.
+#: What ``auto`` picks per (device type, model), from ``benchmarks/batched_training.py`` (the full table is
+#: in benchmarks/README.md). Measured 2026-11-30 on 2 shared CPU cores under heavy load (torch 2.14,
+#: ``--quick --rounds 2``: K = 6 models, 768 CIFAR-shaped images each, batch 128, one thread; images/s per
+#: model, sequential vs vmap, best of two interleaved rounds): small_cnn 112.7 vs 28.3 (0.25x), resnet18
+#: 31.8 vs 19.5 (0.61x); with two threads small_cnn 99.8 vs 26.8 (0.27x). On CPU vmap lowers each
+#: convolution of K models to one grouped convolution, whose CPU kernels (forward and above all backward)
+#: are slower than K dense ones, so the CPU keeps the sequential loop. Pairs not listed, including every
+#: CUDA pair until benchmarks/batched_training.py has been run on a GPU, train sequentially too;
+#: ``train_batching = "vmap"`` opts in.
 BATCHING_RULES: dict[tuple[str, str], str] = {
-    ("cpu", "small_cnn"): "vmap",
+    ("cpu", "small_cnn"): "sequential",
     ("cpu", "resnet18"): "sequential",
-    ("cpu", "resnet18_cifar"): "sequential",
 }
 
 

@@ -93,6 +93,7 @@ class Bench:
     data: dict[str, TensorData] = field(init=False)
     _original: TrainedModel | None = field(default=None, init=False)
     _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
+    _key_memo: dict[tuple[str, int], str] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.data = split_tensors(self.raw, self.splits, self.device)
@@ -137,6 +138,12 @@ class Bench:
             parts["compile"] = True
         return parts
 
+    def model_key(self, role: str, seed: int) -> str:
+        """Content key of a trained model (memoised: metric keys ask for every oracle's, per metric)."""
+        if (role, seed) not in self._key_memo:
+            self._key_memo[(role, seed)] = content_key(self._model_parts(role, seed))
+        return self._key_memo[(role, seed)]
+
     # ----------------------------------------------------------------- models
 
     def new_model(self, seed: int) -> nn.Module:
@@ -153,7 +160,7 @@ class Bench:
         return compute_outputs(model, {s: self.data[s] for s in SPLIT_NAMES}, self.eval_batch_size)
 
     def _trained(self, role: str, seed: int, data: TensorData, label: str) -> TrainedModel:
-        key = content_key(self._model_parts(role, seed))
+        key = self.model_key(role, seed)
         hit = self._cached_model(role, seed, key)
         if hit is not None:
             return hit
@@ -208,7 +215,7 @@ class Bench:
     def _train_together(self, seeds: Sequence[int]) -> None:
         missing: list[tuple[int, str]] = []
         for seed in seeds:
-            key = content_key(self._model_parts("oracle", seed))
+            key = self.model_key("oracle", seed)
             hit = self._cached_model("oracle", seed, key)
             if hit is not None:
                 self._oracles[seed] = hit
@@ -231,8 +238,8 @@ class Bench:
                 "metric": spec.name,
                 "code": source_hash(spec.entry.cls),
                 "outputs": list(output_keys),
-                "original": content_key(self._model_parts("original", self.base_seed)),
-                "oracles": [content_key(self._model_parts("oracle", seed)) for seed in range(oracle_count)],
+                "original": self.model_key("original", self.base_seed),
+                "oracles": [self.model_key("oracle", seed) for seed in range(oracle_count)],
                 "splits": self.splits_key,
             }
         )
@@ -256,7 +263,7 @@ class Bench:
         return content_key(
             {
                 "role": "unlearned",
-                "original": content_key(self._model_parts("original", self.base_seed)),
+                "original": self.model_key("original", self.base_seed),
                 "splits": self.splits_key,
                 "method": entry.name,
                 "params": dict(params),

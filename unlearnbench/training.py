@@ -174,7 +174,9 @@ def train(
     runner: nn.Module = compiled(model) if compile_model else model  # type: ignore[assignment]
     start = time.perf_counter()
     steps = 0
-    last = float("nan")
+    # The last loss stays a device tensor until the end: converting it every step would make each CUDA
+    # step wait for the previous one to finish instead of queueing work ahead.
+    last: torch.Tensor | None = None
     drop_last = len(data) > recipe.batch_size
     aux_stream = _endless(aux.to(target), recipe.batch_size, recipe.augment, seed) if aux is not None else None
     out_of_time = False
@@ -195,7 +197,7 @@ def train(
             if after_step is not None:
                 after_step(model)
             steps += 1
-            last = float(loss.detach())
+            last = loss.detach()
             if time_budget is not None and time.perf_counter() - start > time_budget:
                 out_of_time = True
                 break
@@ -205,6 +207,8 @@ def train(
             progress(description, epoch + 1, recipe.epochs)
         if out_of_time:
             break
+    if target.type == "cuda":
+        torch.cuda.synchronize(target)  # queued steps count towards the time they take
     seconds = time.perf_counter() - start
     model.eval()
     images = steps * min(recipe.batch_size, len(data))
@@ -212,6 +216,6 @@ def train(
         seconds=seconds,
         epochs=recipe.epochs,
         steps=steps,
-        final_loss=last,
+        final_loss=float(last) if last is not None else float("nan"),
         images_per_second=images / seconds if seconds > 0 else float("inf"),
     )
