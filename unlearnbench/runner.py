@@ -244,6 +244,24 @@ class Bench:
             }
         )
 
+    def diagnostics_key(self, output_keys: Sequence[str], oracle_count: int, params: Mapping[str, Any]) -> str:
+        """Content key of an item's report diagnostics: their code, the outputs they summarise, the parameters."""
+        import unlearnbench.diagnostics as diagnostics
+        import unlearnbench.metrics.forgetting_quality as fq
+
+        code = [hashlib.sha256(inspect.getsource(m).encode()).hexdigest()[:16] for m in (diagnostics, fq)]
+        return content_key(
+            {
+                "role": "diagnostics",
+                "code": code,
+                "outputs": list(output_keys),
+                "original": self.model_key("original", self.base_seed),
+                "oracles": [self.model_key("oracle", seed) for seed in range(oracle_count)],
+                "splits": self.splits_key,
+                "params": {k: repr(v) for k, v in params.items()},
+            }
+        )
+
     def forget_classes(self) -> tuple[int, ...] | None:
         """The forgotten classes for a ``class:N[,M]`` forget spec, else None."""
         spec = self.splits.forget_spec
@@ -433,10 +451,15 @@ def run_item(
         from unlearnbench.diagnostics import item_diagnostics
 
         try:
-            diagnostics = item_diagnostics(
-                replicate_outputs, oracle_outputs, original.outputs, bench.labels, bench.raw.num_classes,
-                params=merged,
-            )  # fmt: skip
+            diagnostics_key = bench.diagnostics_key(replicate_keys, oracle_count, merged)
+            diagnostics = bench.cache.load_json("diagnostics", diagnostics_key) or {}
+            if not diagnostics:
+                diagnostics = item_diagnostics(
+                    replicate_outputs, oracle_outputs, original.outputs, bench.labels, bench.raw.num_classes,
+                    params=merged,
+                )  # fmt: skip
+                with contextlib.suppress(TypeError, ValueError):  # not JSON-able: shown, just not cached
+                    bench.cache.save_json("diagnostics", diagnostics_key, diagnostics, {"item": item_id})
         except Exception as exc:  # the pictures are an extra: their failure must not fail the item
             diagnostics = {"error": f"{type(exc).__name__}: {exc}"}
     return ItemResult(
