@@ -9,7 +9,8 @@
   2 workers, same model and optimiser.
 
 The last printed line is JSON with ``ratio_vs_bare`` (unlearnbench / bare) and ``ratio_vs_reference``
-(unlearnbench / reference). Usage: ``python benchmarks/train_throughput.py [--quick] [--model resnet18]``.
+(unlearnbench / reference). Usage: ``python benchmarks/train_throughput.py [--quick | --tiny] [--model resnet18]``;
+``--tiny`` (small_cnn, a few steps of batch 16, no loader workers) only proves in CI that it runs.
 """
 
 from __future__ import annotations
@@ -135,10 +136,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference loop")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each is kept")
-    parser.add_argument("--quick", action="store_true", help="few steps (CI proof that it runs)")
+    parser.add_argument("--quick", action="store_true", help="few steps")
+    parser.add_argument("--tiny", action="store_true", help="CI: small_cnn, 3 steps of 16, no loader workers")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.steps, args.warmup, args.rounds = 12, 2, 1
+    if args.tiny:
+        args.model, args.steps, args.batch, args.warmup, args.rounds, args.workers = "small_cnn", 3, 16, 1, 1, 0
     torch.manual_seed(0)
     results: dict[str, list[float]] = {"unlearnbench": [], "bare": [], "reference": []}
     for _ in range(args.rounds):  # interleaved, so drifting machine load hits every contender alike

@@ -250,6 +250,21 @@ class Cache:
         payload = json.dumps({str(k): float(v) for k, v in values.items()}, sort_keys=True).encode()
         self._save(VALUES_KIND, key, "values", payload, meta)
 
+    def load_json(self, kind: str, key: str) -> Any | None:
+        """A cached JSON document (e.g. an item's report diagnostics), or ``None`` on a miss."""
+        hit = self._load(kind, key, "json-data", _decode_json)
+        return None if hit is None else hit[0]
+
+    def save_json(self, kind: str, key: str, value: Any, meta: Mapping[str, Any]) -> None:
+        """Store a JSON-able document under ``(kind, key)``; ``TypeError`` for anything JSON cannot hold.
+
+        NaN and infinities are kept (as Python's JSON writes them), so a loaded document equals the stored one.
+        """
+        if not self.enabled:
+            return
+        payload = json.dumps(value, sort_keys=True, allow_nan=True).encode("utf-8")
+        self._save(kind, key, "json-data", payload, meta)
+
     # -- machinery -----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -417,6 +432,10 @@ def _decode_outputs(payload: bytes) -> ModelOutputs:
     with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
         logits = {name: archive[name] for name in archive.files}
     return ModelOutputs(logits=logits)
+
+
+def _decode_json(payload: bytes) -> Any:
+    return json.loads(payload.decode("utf-8"))
 
 
 def _decode_values(payload: bytes) -> dict[str, float]:

@@ -101,6 +101,12 @@ def cli() -> None:
     metavar="RUN_DIR",
     help="Continue the run in RUN_DIR (its results.json gives the config); finished items are kept.",
 )
+@click.option(
+    "--train-batching",
+    type=click.Choice(["auto", "sequential", "vmap"]),
+    help="Train the oracles one by one or together as one batched model (default: auto, per device and model).",
+)
+@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model for training.")
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
@@ -124,8 +130,10 @@ def run(**opts: Any) -> int:
     cli_options: dict[str, Any] = {
         key: opts[key]
         for key in ("dataset", "model", "forget", "seeds", "oracles", "epochs", "keyword", "collect_only",
-                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail", "timeout")
+                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail", "timeout",
+                    "train_batching")
     }  # fmt: skip
+    cli_options["compile"] = opts["compile_"]
     if opts["exitfirst"]:
         cli_options["maxfail"] = 1
     if opts["methods"]:

@@ -59,6 +59,11 @@ class Config:
     #: Hard limit in seconds on each replicate's ``unlearn`` call; past it the item fails ("timed out").
     timeout: float | None = None
     eval_batch_size: int = 1024
+    #: How the oracles of a pool are trained: "auto" (a fixed rule per device type and model, see
+    #: unlearnbench.batched), "sequential" or "vmap" (several models as one batched model).
+    train_batching: str = "auto"
+    #: torch.compile the model for training the original and the oracles.
+    compile: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
@@ -69,13 +74,21 @@ class Config:
             "collect_only", "maxfail", "cache_dir", "no_cache", "output_dir", "verbosity",
             "plugins_dir", "preset", "keyword", "methods", "metrics", "timeout",
         }  # fmt: skip
-        return {k: v for k, v in self.to_dict().items() if k not in ignored}
+        data = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        # Options added later are left out at their defaults, so the hashes of earlier configs stay valid.
+        for key, default in _LATER_DEFAULTS.items():
+            if data.get(key) == default:
+                data.pop(key, None)
+        return data
 
     def config_hash(self) -> str:
         """sha256 (first 16 hex digits) of :meth:`experiment_dict`, canonical JSON."""
         text = json.dumps(self.experiment_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+
+#: Options added after the first release, with their defaults (see :meth:`Config.experiment_dict`).
+_LATER_DEFAULTS: dict[str, Any] = {"train_batching": "auto", "compile": False}
 
 CONFIG_FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Config)}
 
@@ -155,8 +168,9 @@ _STR_FIELDS = {
     "device",
     "plugins_dir",
     "preset",
+    "train_batching",
 }
-_BOOL_FIELDS = {"collect_only", "no_cache"}
+_BOOL_FIELDS = {"collect_only", "no_cache", "compile"}
 _TUPLE_FIELDS = {"methods", "metrics", "plugins"}
 _DICT_FIELDS = {"dataset_options", "method_options"}
 
@@ -174,7 +188,7 @@ def _check_value(key: str, value: Any, source: str) -> Any:
             raise bad("an integer")
         return value
     if key in _STR_FIELDS:
-        if value is None and key not in ("dataset", "forget", "device"):
+        if value is None and key not in ("dataset", "forget", "device", "train_batching"):
             return None
         if isinstance(value, (int, float)) and key == "forget" and not isinstance(value, bool):
             return repr(float(value))
@@ -292,5 +306,7 @@ def check_config(config: Config) -> None:
         raise UsageError(f"--device must be auto, cpu or cuda, got {config.device!r}")
     if config.maxfail < 0:
         raise UsageError(f"--maxfail must be >= 0, got {config.maxfail}")
+    if config.train_batching not in ("auto", "sequential", "vmap"):
+        raise UsageError(f"train_batching must be auto, sequential or vmap, got {config.train_batching!r}")
     if config.eval_batch_size < 1:
         raise UsageError(f"eval_batch_size must be >= 1, got {config.eval_batch_size}")

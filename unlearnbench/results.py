@@ -128,6 +128,8 @@ class RunResults:
     exit_status: int = 0
     interrupted: bool = False
     schema_version: int = SCHEMA_VERSION
+    #: Peak memory per phase (see :mod:`unlearnbench.resources`); empty in files written before it existed.
+    resources: dict[str, Any] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Number of items per outcome."""

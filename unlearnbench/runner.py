@@ -8,6 +8,7 @@ that raises or yields NaN becomes an error outcome or cell, never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import sys
@@ -32,6 +33,7 @@ from unlearnbench.api import (
     metric_needs,
     metric_scope,
 )
+from unlearnbench.batched import can_batch, resolve_batching, train_batched
 from unlearnbench.cache import Cache, content_key
 from unlearnbench.data.pipeline import TensorData
 from unlearnbench.data.splits import fingerprint, split_tensors, splits_fingerprint
@@ -55,9 +57,10 @@ from unlearnbench.metricrun import (
     summaries,
 )
 from unlearnbench.registry import Entry
+from unlearnbench.resources import PeakMemory, item_phase
 from unlearnbench.results import ItemResult, Outcome, SeedResult
 from unlearnbench.shadows import ShadowArtifacts, shadow_artifacts, shadow_count, shadow_keys
-from unlearnbench.training import Recipe, train
+from unlearnbench.training import Recipe, TrainStats, train
 
 __all__ = [
     "RANDOM_MODEL_SEED", "UNLEARNED_ROLE", "Bench", "MetricSpec", "MetricValueError", "Replicate", "TrainedModel",
@@ -110,16 +113,41 @@ class Bench:
     time_budget: float | None = None
     #: Hard limit in seconds on each replicate's ``unlearn`` call (``--timeout``); None: unlimited.
     timeout: float | None = None
+    #: How missing oracles of a pool are trained: "auto" (the rule of :mod:`unlearnbench.batched`),
+    #: "sequential" or "vmap". Any mode but sequential is part of the oracles' cache keys.
+    train_batching: str = "auto"
+    #: torch.compile the model for training the original and sequentially trained oracles (cache key part).
+    compile_model: bool = False
+    #: Peak memory per phase (None: not measured).
+    resources: PeakMemory | None = None
     data: dict[str, TensorData] = field(init=False)
     _original: TrainedModel | None = field(default=None, init=False)
     _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
     _random: TrainedModel | None = field(default=None, init=False)
+    _key_memo: dict[tuple[str, int], str] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.data = split_tensors(self.raw, self.splits, self.device)
         self.labels: dict[str, np.ndarray] = {s: self.data[s].y.cpu().numpy() for s in SPLIT_NAMES}
         self.dataset_key = fingerprint(self.raw)
         self.splits_key = splits_fingerprint(self.splits)
+        mode = resolve_batching(self.train_batching, self.device, self.model_name)
+        #: The resolved oracle training mode, "sequential" or "vmap" (never from a timing: reproducible).
+        self.oracle_batching = "vmap" if mode == "vmap" and can_batch(self.build_model()) else "sequential"
+
+    def phase(self, name: str) -> contextlib.AbstractContextManager[object]:
+        """Measure the enclosed code's peak memory under ``name`` (a no-op without ``resources``)."""
+        return self.resources.phase(name) if self.resources is not None else contextlib.nullcontext()
+
+    def phase_start(self, name: str) -> None:
+        """Open phase ``name`` (see :meth:`PeakMemory.start`); a no-op without ``resources``."""
+        if self.resources is not None:
+            self.resources.start(name)
+
+    def phase_stop(self) -> None:
+        """Close the innermost open phase."""
+        if self.resources is not None:
+            self.resources.stop()
 
     # ----------------------------------------------------------------- keys
 
@@ -134,7 +162,18 @@ class Bench:
         }
         if role == "oracle":
             parts["splits"] = self.splits_key  # the original sees all training data: split-independent
+        # Only non-default training modes enter the key, so caches of the plain sequential loop stay valid.
+        if role == "oracle" and self.oracle_batching != "sequential":
+            parts["training"] = self.oracle_batching
+        elif self.compile_model:
+            parts["compile"] = True
         return parts
+
+    def model_key(self, role: str, seed: int) -> str:
+        """Content key of a trained model (memoised: metric keys ask for every oracle's, per metric)."""
+        if (role, seed) not in self._key_memo:
+            self._key_memo[(role, seed)] = content_key(self._model_parts(role, seed))
+        return self._key_memo[(role, seed)]
 
     # ----------------------------------------------------------------- models
 
@@ -152,26 +191,38 @@ class Bench:
         return compute_outputs(model, {s: self.data[s] for s in SPLIT_NAMES}, self.eval_batch_size)
 
     def _trained(self, role: str, seed: int, data: TensorData, label: str) -> TrainedModel:
-        key = content_key(self._model_parts(role, seed))
-        hit = self.cache.load_state(role, key)
-        out_key = content_key({"outputs_of": key, "splits": self.splits_key})
+        key = self.model_key(role, seed)
+        hit = self._cached_model(role, seed, key)
         if hit is not None:
-            state, meta = hit
-            outputs_hit = self.cache.load_outputs(out_key)
-            if outputs_hit is not None:
-                outputs = outputs_hit[0]
-            else:
-                outputs = self.outputs_of(self.model_from_state(state))
-                self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
-            return TrainedModel(state, float(meta.get("seconds", float("nan"))), outputs, cached=True)
+            return hit
         model = self.new_model(seed)
-        stats = train(
-            model, data, self.recipe, seed=seed, device=self.device, progress=self.progress, description=label
-        )
+        if role == "oracle" and self.oracle_batching == "vmap":
+            stats = train_batched([model], data, self.recipe, [seed], self.device, self.progress, label)[0]
+        else:
+            stats = train(model, data, self.recipe, seed=seed, device=self.device, progress=self.progress,
+                          description=label, compile_model=self.compile_model)  # fmt: skip
+        return self._store(role, seed, key, model, stats)
+
+    def _cached_model(self, role: str, seed: int, key: str) -> TrainedModel | None:
+        hit = self.cache.load_state(role, key)
+        if hit is None:
+            return None
+        state, meta = hit
+        out_key = content_key({"outputs_of": key, "splits": self.splits_key})
+        outputs_hit = self.cache.load_outputs(out_key)
+        if outputs_hit is not None:
+            outputs = outputs_hit[0]
+        else:
+            outputs = self.outputs_of(self.model_from_state(state))
+            self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
+        return TrainedModel(state, float(meta.get("seconds", float("nan"))), outputs, cached=True)
+
+    def _store(self, role: str, seed: int, key: str, model: nn.Module, stats: TrainStats) -> TrainedModel:
         state = state_dict_cpu(model)
         self.cache.save_state(role, key, state, {"seconds": stats.seconds, "final_loss": stats.final_loss})
         outputs = self.outputs_of(model)
-        self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
+        self.cache.save_outputs(content_key({"outputs_of": key, "splits": self.splits_key}), outputs,
+                                {"role": role, "seed": seed})  # fmt: skip
         return TrainedModel(state, stats.seconds, outputs, cached=False)
 
     def model_parts(self, role: str, seed: int) -> dict[str, Any]:
@@ -219,7 +270,28 @@ class Bench:
         return self._random
 
     def oracle_pool(self, count: int) -> list[TrainedModel]:
+        """Oracles 0..count-1; under the ``vmap`` mode the uncached ones are trained together."""
+        if self.oracle_batching == "vmap":
+            self._train_together([seed for seed in range(count) if seed not in self._oracles])
         return [self.oracle(seed) for seed in range(count)]
+
+    def _train_together(self, seeds: Sequence[int]) -> None:
+        missing: list[tuple[int, str]] = []
+        for seed in seeds:
+            key = self.model_key("oracle", seed)
+            hit = self._cached_model("oracle", seed, key)
+            if hit is not None:
+                self._oracles[seed] = hit
+            else:
+                missing.append((seed, key))
+        if not missing:
+            return
+        models = [self.new_model(seed) for seed, _ in missing]
+        label = f"oracles {missing[0][0]}-{missing[-1][0]}" if len(missing) > 1 else f"oracle {missing[0][0]}"
+        all_stats = train_batched(models, self.data["retain"], self.recipe, [seed for seed, _ in missing],
+                                  self.device, self.progress, label)  # fmt: skip
+        for (seed, key), model, stats in zip(missing, models, all_stats):
+            self._oracles[seed] = self._store("oracle", seed, key, model, stats)
 
     def metric_key(self, spec: MetricSpec, output_keys: Sequence[str], oracle_count: int) -> str:
         """Content key of one metric's values: the metric's code, the evaluated outputs and the references."""
@@ -229,9 +301,27 @@ class Bench:
                 "metric": spec.name,
                 "code": source_hash(spec.entry.cls),
                 "outputs": list(output_keys),
-                "original": content_key(self._model_parts("original", self.base_seed)),
-                "oracles": [content_key(self._model_parts("oracle", seed)) for seed in range(oracle_count)],
+                "original": self.model_key("original", self.base_seed),
+                "oracles": [self.model_key("oracle", seed) for seed in range(oracle_count)],
                 "splits": self.splits_key,
+            }
+        )
+
+    def diagnostics_key(self, output_keys: Sequence[str], oracle_count: int, params: Mapping[str, Any]) -> str:
+        """Content key of an item's report diagnostics: their code, the outputs they summarise, the parameters."""
+        import unlearnbench.diagnostics as diagnostics
+        import unlearnbench.metrics.forgetting_quality as fq
+
+        code = [hashlib.sha256(inspect.getsource(m).encode()).hexdigest()[:16] for m in (diagnostics, fq)]
+        return content_key(
+            {
+                "role": "diagnostics",
+                "code": code,
+                "outputs": list(output_keys),
+                "original": self.model_key("original", self.base_seed),
+                "oracles": [self.model_key("oracle", seed) for seed in range(oracle_count)],
+                "splits": self.splits_key,
+                "params": {k: repr(v) for k, v in params.items()},
             }
         )
 
@@ -254,7 +344,7 @@ class Bench:
         return content_key(
             {
                 "role": "unlearned",
-                "original": content_key(self._model_parts("original", self.base_seed)),
+                "original": self.model_key("original", self.base_seed),
                 "splits": self.splits_key,
                 "method": entry.name,
                 "params": dict(params),
@@ -383,9 +473,10 @@ def run_item(
     for seed in seeds:
         key = bench.unlearned_key(entry, merged, seed)
         try:
-            replicate = unlearned_replicate(
-                bench, instance, merged, seed, key, item_id, weights=bool(needs & {"model", "states"})
-            )
+            with bench.phase(item_phase(item_id, "unlearn")):
+                replicate = unlearned_replicate(
+                    bench, instance, merged, seed, key, item_id, weights=bool(needs & {"model", "states"})
+                )
         except UsageError:
             raise  # a cache the run cannot write (full, read-only) stops the run, keeping what is done
         except (Exception, ItemTimeout) as exc:
@@ -394,6 +485,7 @@ def run_item(
         replicates.append(replicate)
         replicate_keys.append(key)
         values: dict[str, float] = {}
+        bench.phase_start(item_phase(item_id, "metrics"))
         for spec in metrics:
             if metric_scope(spec.instance) != "model":
                 continue
@@ -407,6 +499,7 @@ def run_item(
                 notes.setdefault(spec.name, str(exc))
             except Exception as exc:
                 errors.setdefault(spec.name, f"seed {seed}: {_failure(exc, spec.name, bench)}")
+        bench.phase_stop()
         seed_results.append(
             SeedResult(seed=seed, values=values, unlearn_seconds=replicate.seconds, cached=replicate.cached)
         )
@@ -416,6 +509,7 @@ def run_item(
     shadows: ShadowArtifacts | None = None
     replicate_outputs = [r.outputs for r in replicates]
     if "unlearn" not in errors and replicates:
+        bench.phase_start(item_phase(item_id, "metrics"))
         for spec in metrics:
             if metric_scope(spec.instance) != "population":
                 continue
@@ -452,6 +546,7 @@ def run_item(
                 intervals.update(cached_bootstrap(bench, spec, ctx, metric_key))
             except Exception as exc:  # the interval is an extra: the value stands without it
                 notes[spec.name] = f"no bootstrap interval: {type(exc).__name__}: {exc}"
+        bench.phase_stop()
 
     summary = summaries(seed_results, population, len(seeds), intervals)
     outcome: Outcome = "failed" if "unlearn" in errors else ("error" if errors else "passed")
@@ -460,10 +555,15 @@ def run_item(
         from unlearnbench.diagnostics import item_diagnostics
 
         try:
-            diagnostics = item_diagnostics(
-                replicate_outputs, oracle_outputs, original.outputs, bench.labels, bench.raw.num_classes,
-                params=merged,
-            )  # fmt: skip
+            diagnostics_key = bench.diagnostics_key(replicate_keys, oracle_count, merged)
+            diagnostics = bench.cache.load_json("diagnostics", diagnostics_key) or {}
+            if not diagnostics:
+                diagnostics = item_diagnostics(
+                    replicate_outputs, oracle_outputs, original.outputs, bench.labels, bench.raw.num_classes,
+                    params=merged,
+                )  # fmt: skip
+                with contextlib.suppress(TypeError, ValueError):  # not JSON-able: shown, just not cached
+                    bench.cache.save_json("diagnostics", diagnostics_key, diagnostics, {"item": item_id})
         except Exception as exc:  # the pictures are an extra: their failure must not fail the item
             diagnostics = {"error": f"{type(exc).__name__}: {exc}"}
     return ItemResult(

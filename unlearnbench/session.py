@@ -109,6 +109,8 @@ class Session:
         self._device_text = ""
         self._git = "unknown"
         self.cache: Any = None
+        #: Peak memory per phase (:class:`~unlearnbench.resources.PeakMemory`), created with the bench.
+        self.resources: Any = None
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + config.config_hash()[:6]
         #: ``--resume``: continue the output dir's run even if it finished.
         self.resume = resume
@@ -262,8 +264,10 @@ class Session:
             if kept:
                 self._announce(f"resuming {out_dir}: {len(kept)} finished items taken from its journal")
             self._announce("training the original model and the oracles")
-            bench.original()
-            bench.oracle_pool(self.config.oracles)
+            with bench.phase("original"):
+                bench.original()
+            with bench.phase("oracles"):
+                bench.oracle_pool(self.config.oracles)
             columns = self._run_items(bench, specs, columns, kept, finished, journal)
         except KeyboardInterrupt:
             interrupted = True
@@ -286,6 +290,7 @@ class Session:
         finished: list[ItemResult], journal: Any,
     ) -> list[Column]:  # fmt: skip
         """Run (or take from the journal) every item in order, journaling each as it finishes."""
+        from unlearnbench.resources import item_phase
         from unlearnbench.runner import run_item
 
         failures = 0
@@ -294,10 +299,11 @@ class Session:
             fingerprint = self._fingerprint(item, specs)
             result = kept.get(fingerprint)
             if result is None:
-                result = run_item(
-                    bench, item.entry, item.params, item.merged_params, item.item_id,
-                    list(range(self.config.seeds)), specs, self.config.oracles,
-                )  # fmt: skip
+                with bench.phase(item_phase(item.item_id)):
+                    result = run_item(
+                        bench, item.entry, item.params, item.merged_params, item.item_id,
+                        list(range(self.config.seeds)), specs, self.config.oracles,
+                    )  # fmt: skip
                 result = with_paired_differences(result, finished)
                 journal.append(fingerprint, self.elapsed(), result)  # kept items are in the journal already
             finished.append(result)
@@ -393,6 +399,7 @@ class Session:
             dataset=self._dataset_info,
             exit_status=int(exitstatus) if exitstatus is not None else -1,
             interrupted=interrupted,
+            resources=self.resources.to_dict() if self.resources is not None else {},
         )
         assert self.results_path is not None
         save(results, self.results_path)
@@ -425,6 +432,10 @@ class Session:
         if model_name not in models:
             raise UsageError(f"unknown model {model_name!r}{did_you_mean(model_name, models)}")
         device = resolve_device(cfg.device)
+        from unlearnbench.resources import PeakMemory
+
+        self.resources = PeakMemory(device)
+        self.resources.start("data")  # stopped once the splits are resident on the device
         self._device_text = describe_device(device)
         self._git = git_commit()
         cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
@@ -445,10 +456,15 @@ class Session:
             return factory.build(raw.num_classes, raw.in_channels, raw.image_size)
 
         progress = getattr(self.reporter, "progress", None)
-        return Bench(raw=raw, splits=splits, model_name=model_name, build_model=build, recipe=recipe,
+        bench = Bench(raw=raw, splits=splits, model_name=model_name, build_model=build, recipe=recipe,
                      device=device, cache=cache, base_seed=cfg.base_seed, eval_batch_size=cfg.eval_batch_size,
                      oracle_count=cfg.oracles,
-                     progress=progress, time_budget=cfg.time_budget, timeout=cfg.timeout)  # fmt: skip
+                     progress=progress, time_budget=cfg.time_budget, timeout=cfg.timeout,
+                     train_batching=cfg.train_batching, compile_model=cfg.compile,
+                     resources=self.resources)  # fmt: skip
+        self.resources.stop()
+        return bench
+
 
 def _instantiate(entry: Entry) -> Any:
     """An instance of a metric class; a raising constructor is a plugin error naming the plugin."""

@@ -37,6 +37,7 @@ from unlearnbench.reporting import (
 from unlearnbench.reporting.data_figures import channel_names, dataset_figures
 from unlearnbench.reporting.figures import Figure, item_figures, pareto_figure, pareto_zoom_figure
 from unlearnbench.reporting.svg import CHART_CSS
+from unlearnbench.resources import item_peaks_text, run_peaks_text
 from unlearnbench.results import Column, ItemResult, RunResults, atomic_write_text
 
 __all__ = ["TEMPLATE_NAME", "dataset_view", "figure_view", "render_html", "render_template", "write_html"]
@@ -115,6 +116,7 @@ def _context(results: RunResults) -> dict[str, Any]:
         "oracle_seeds": ", ".join(str(s) for s in results.oracle_seeds) or "none",
         "seed_count": seed_word(len(results.seeds)),
         "versions": sorted(results.versions.items()),
+        "peak_memory": run_peaks_text(results.resources),
         "columns": _columns(results),
         "rows": _rows(results),
         "items": items,
@@ -243,6 +245,7 @@ def _item(results: RunResults, index: int, item: ItemResult) -> dict[str, Any]:
     resolved = diagnostics.get("parameters")
     return {
         "id": item.item_id,
+        "peak_memory": item_peaks_text(results.resources, item.item_id),
         "anchor": anchor,
         "method": item.method,
         "description": item.description,

@@ -1,0 +1,52 @@
+"""Every benchmark script runs at its tiniest size and ends with the JSON line benchmarks/README.md documents.
+
+Not timed: the figures themselves belong to the scripts' full runs, recorded in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+BENCHMARKS = REPO_ROOT / "benchmarks"
+
+#: script → (tiniest arguments, keys its last line must have).
+CASES: dict[str, tuple[list[str], set[str]]] = {
+    "train_throughput.py": (["--tiny"], {"ratio_vs_bare", "ratio_vs_reference", "images_per_s"}),
+    "forgetting_quality.py": (["--quick"], {"seconds", "speedup_vs_naive"}),
+    "batched_training.py": (["--tiny"], {"models", "choice", "k"}),
+    "warm_rerun.py": (["--tiny"], {"cold_seconds", "warm_seconds", "ratio", "same_numbers"}),
+    "gpu_throughput.py": (["--device", "cpu", "--tiny"], {"models", "batch", "device"}),
+}
+
+
+def test_every_benchmark_script_is_covered() -> None:
+    assert {p.name for p in BENCHMARKS.glob("*.py")} == set(CASES)
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_runs_tiny_and_ends_with_json(script: str, tmp_path: Path) -> None:
+    args, keys = CASES[script]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    assert keys <= set(last), sorted(last)
+    if script == "batched_training.py":
+        row = last["models"]["small_cnn"]
+        assert row["sequential"] > 0 and row["vmap"] > 0
+    if script == "warm_rerun.py":
+        assert last["same_numbers"] is True
+        assert 0 < last["warm_seconds"] and 0 < last["ratio"]
+    if script == "train_throughput.py":
+        assert all(v > 0 for v in last["images_per_s"].values())
