@@ -17,7 +17,7 @@ import click
 from unlearnbench import __version__
 from unlearnbench.errors import ExitCode, UsageError
 
-LIST_KINDS = ("methods", "metrics", "datasets", "models", "plugins", "presets")
+LIST_KINDS = ("methods", "metrics", "datasets", "models", "executors", "plugins", "presets")
 
 
 def _parse_key_values(values: tuple[str, ...], option: str) -> dict[str, Any]:
@@ -90,6 +90,10 @@ def cli() -> None:
 @click.option("--output-dir", type=click.Path(), help="Output directory (default: reports/<run-id>/).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device (default: auto).")
 @click.option("--time-budget", type=float, help="Soft time budget per unlearning call, in seconds.")
+@click.option("--executor", help="Where jobs run: local (default), processes, ray (docs/executors.md).")
+@click.option("--workers", type=int, help="processes executor: worker processes (default: the CPU count).")
+@click.option("--address", help="ray executor: cluster address, auto or ray://host:port (default: local).")
+@click.option("--threads", type=int, help="Torch threads per process; pin it for bitwise-equal executors.")
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
@@ -114,7 +118,8 @@ def run(**opts: Any) -> int:
     cli_options: dict[str, Any] = {
         key: opts[key]
         for key in ("dataset", "model", "forget", "seeds", "oracles", "epochs", "keyword", "collect_only",
-                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail")
+                    "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail",
+                    "executor", "workers", "address", "threads")
     }  # fmt: skip
     if opts["exitfirst"]:
         cli_options["maxfail"] = 1
@@ -176,7 +181,7 @@ def _header_lines(config: Any, n_items: int) -> list[str]:
     "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
 )
 def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
-    """List registered methods, metrics, datasets, models, plugins or presets."""
+    """List registered methods, metrics, datasets, models, executors, plugins or presets."""
     from unlearnbench.reporting.terminal import print_listing
 
     plugin_set, registry, _ = _load(plugins, plugins_dir, None)

@@ -252,6 +252,9 @@ class Session:
             raise UsageError(f"cannot create output dir {out_dir}: {exc.strerror or exc}") from None
         self.results_path = out_dir / "results.json"
         self.html_path = out_dir / "report.html"
+        from unlearnbench.executors import apply_threads, prefetch_for_session
+
+        apply_threads(self.config)  # before the Bench, so the recorded device line shows the pinned count
         bench = self._build_bench()
         specs = [MetricSpec(e, _instantiate(e)) for e in self.metric_entries]
         columns = columns_for(specs)
@@ -262,12 +265,13 @@ class Session:
         last_write = time.perf_counter()
         try:
             self._announce("training the original model and the oracles")
+            executor_failed = prefetch_for_session(self, bench, specs)  # runs jobs ahead unless local
             bench.original()
             bench.oracle_pool(self.config.oracles)
             for item in self.items:
                 from unlearnbench.runner import run_item
 
-                result = run_item(
+                result = executor_failed.get(item.item_id) or run_item(
                     bench, item.entry, item.params, item.merged_params, item.item_id,
                     list(range(self.config.seeds)), specs, self.config.oracles,
                 )  # fmt: skip
