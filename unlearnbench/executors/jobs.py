@@ -53,6 +53,9 @@ class Job:
     merged: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = ()
     metrics: tuple[str, ...] = ()
+    #: Content key of the job's completion record: metrics that do not apply ("n/a") cache no value, so
+    #: without the record a finished job would be planned again on every re-run.
+    done_key: str = ""
 
 
 @dataclass
@@ -133,23 +136,27 @@ def plan_jobs(
             "item_id": item.item_id, "method": item.method, "params": dict(item.params), "merged": merged,
         }  # fmt: skip
         for seed, key in zip(seeds, keys):
-            done = _cached(bench, OUTPUTS_KIND, key) and all(
-                _cached(bench, VALUES_KIND, bench.metric_key(s, [key], oracle_count)) for s in model_specs
+            metric_keys = [bench.metric_key(s, [key], oracle_count) for s in model_specs]
+            done_key = content_key({"role": "job", "kind": "unlearn", "outputs": key, "metrics": metric_keys})
+            done = _cached(bench, OUTPUTS_KIND, key) and (
+                all(_cached(bench, VALUES_KIND, k) for k in metric_keys) or _cached(bench, VALUES_KIND, done_key)
             )
             if done:
                 plan.skipped += 1
                 continue
             unlearn.append(
                 Job("unlearn", f"{item.item_id} seed {seed}", seed=seed,
-                    metrics=tuple(s.name for s in model_specs), **common)
+                    metrics=tuple(s.name for s in model_specs), done_key=done_key, **common)
             )  # fmt: skip
         if population_specs:
-            if all(_cached(bench, VALUES_KIND, bench.metric_key(s, keys, oracle_count)) for s in population_specs):
+            metric_keys = [bench.metric_key(s, keys, oracle_count) for s in population_specs]
+            done_key = content_key({"role": "job", "kind": "population", "metrics": metric_keys})
+            if all(_cached(bench, VALUES_KIND, k) for k in metric_keys) or _cached(bench, VALUES_KIND, done_key):
                 plan.skipped += 1
                 continue
             population.append(
                 Job("population", f"{item.item_id} population", seeds=tuple(seeds),
-                    metrics=tuple(s.name for s in population_specs), **common)
+                    metrics=tuple(s.name for s in population_specs), done_key=done_key, **common)
             )  # fmt: skip
     return plan
 
@@ -225,8 +232,10 @@ def execute(bench: Bench, registry: Registry, config: Config, job: Job) -> None:
         return
     entry = registry.methods[job.method]
     seeds = [job.seed] if job.kind == "unlearn" else list(job.seeds)
-    run_item(bench, entry, job.params, job.merged, job.item_id, seeds, _metric_specs(registry, job.metrics),
-             config.oracles)  # fmt: skip
+    result = run_item(bench, entry, job.params, job.merged, job.item_id, seeds,
+                      _metric_specs(registry, job.metrics), config.oracles)  # fmt: skip
+    if result.outcome == "passed" and job.done_key:  # errors are never recorded: a re-run retries them
+        bench.cache.save_values(job.done_key, {}, {"job": job.job_id})
 
 
 def run_job(spec: WorkSpec, job: Job) -> JobOutcome:
