@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from unlearnbench.cli import main
 from unlearnbench.config import resolve_config
 from unlearnbench.errors import UsageError
 from unlearnbench.executors import base as executors_base
@@ -22,18 +21,7 @@ from unlearnbench.runner import MetricSpec
 from unlearnbench.session import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_executors_support import TINY, numbers, run_cli, write_dies_once  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The numbers of the tiny run (plus ``dies_once``) through the local executor, in its own cache."""
-    base = tmp_path_factory.mktemp("reference")
-    write_dies_once(base, base / "marker")
-    code = main([*TINY, "--method", "dies_once", "--plugins-dir", str(base / "plugins"), "-q",
-                 "--cache-dir", str(base / "cache"), "--output-dir", str(base / "out")])  # fmt: skip
-    assert code == 0
-    return numbers(base / "out" / "results.json")
+from test_executors_support import TINY, numbers, reference, run_cli, write_dies_once  # noqa: E402, F401
 
 
 def _processes_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
@@ -166,7 +154,7 @@ def test_without_retrain_there_are_no_independent_oracles(tmp_path: Path) -> Non
 def test_unknown_executor_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli([*TINY, "--executor", "procesess", "--cache-dir", "cache"], capsys)
     assert code == 4
-    assert err.strip() == "ERROR: unknown executor 'procesess'; did you mean 'processes'?"
+    assert err.strip() == "ERROR: unknown executor 'procesess'. Did you mean: processes?"
 
 
 @pytest.mark.parametrize(

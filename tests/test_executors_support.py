@@ -73,3 +73,14 @@ def write_dies_once(folder: Path, marker: Path) -> None:
     (folder / "plugins").mkdir(exist_ok=True)
     (folder / "plugins" / "dies_once.py").write_text(DIES_ONCE_PLUGIN.format(driver_pid=os.getpid(),
                                                                              marker=str(marker)))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The numbers of the tiny run (plus ``dies_once``) through the local executor, in its own cache."""
+    base = tmp_path_factory.mktemp("reference")
+    write_dies_once(base, base / "marker")
+    code = main([*TINY, "--method", "dies_once", "--plugins-dir", str(base / "plugins"), "-q",
+                 "--cache-dir", str(base / "cache"), "--output-dir", str(base / "out")])  # fmt: skip
+    assert code == 0
+    return numbers(base / "out" / "results.json")
