@@ -21,7 +21,7 @@ from unlearnbench.runner import MetricSpec
 from unlearnbench.session import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_executors_support import TINY, numbers, reference, run_cli, write_dies_once  # noqa: E402, F401
+from test_executors_support import TINY, numbers, reference_numbers, run_cli, write_dies_once  # noqa: E402, F401
 
 
 def _processes_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:

@@ -16,7 +16,7 @@ from unlearnbench.executors.jobs import write_token
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install "unlearnbench[ray]")')
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_executors_support import TINY, numbers, reference, run_cli, write_dies_once  # noqa: E402, F401
+from test_executors_support import TINY, numbers, reference_numbers, run_cli, write_dies_once  # noqa: E402, F401
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -75,8 +75,8 @@ def write_dies_once(folder: Path, marker: Path) -> None:
                                                                              marker=str(marker)))  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", name="reference")
+def reference_numbers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The numbers of the tiny run (plus ``dies_once``) through the local executor, in its own cache."""
     base = tmp_path_factory.mktemp("reference")
     write_dies_once(base, base / "marker")
