@@ -13,7 +13,7 @@ from unlearnbench.config import resolve_config
 from unlearnbench.errors import UsageError
 from unlearnbench.executors import base as executors_base
 from unlearnbench.executors.jobs import WorkSpec, check_cache_visible, plan_jobs, write_token
-from unlearnbench.executors.ray_executor import import_ray
+from unlearnbench.executors.ray import import_ray
 from unlearnbench.plugins import build_plugin_manager
 from unlearnbench.registry import build_registry
 from unlearnbench.results import load

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unlearnbench.executors.base import ExecutorContext, PrefetchReport
 from unlearnbench.executors.jobs import JobPlan
+from unlearnbench.hookspec import hookimpl
 
 
 class LocalExecutor:
@@ -17,3 +18,8 @@ class LocalExecutor:
     def prefetch(self, plan: JobPlan, ctx: ExecutorContext) -> PrefetchReport:
         """Nothing to run ahead."""
         return PrefetchReport(skipped=plan.skipped)
+
+
+@hookimpl
+def unlearnbench_add_executors() -> list[type]:
+    return [LocalExecutor]

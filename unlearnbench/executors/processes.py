@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from unlearnbench.executors.base import ExecutorContext, WaveExecutor, usable_cores
 from unlearnbench.executors.jobs import Job, JobOutcome, run_job
+from unlearnbench.hookspec import hookimpl
 
 
 def _init_worker(threads: int) -> None:
@@ -109,3 +110,8 @@ class ProcessesExecutor(WaveExecutor):
             self._discard_pool()
             raise
         return [outcomes[job.job_id] for job in jobs]
+
+
+@hookimpl
+def unlearnbench_add_executors() -> list[type]:
+    return [ProcessesExecutor]

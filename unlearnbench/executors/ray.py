@@ -17,6 +17,7 @@ from typing import Any
 from unlearnbench.errors import UsageError
 from unlearnbench.executors.base import ExecutorContext, WaveExecutor
 from unlearnbench.executors.jobs import Job, JobOutcome, WorkSpec, run_job
+from unlearnbench.hookspec import hookimpl
 
 INSTALL_HINT = 'the ray executor needs Ray: pip install "unlearnbench[ray]"'
 
@@ -94,3 +95,8 @@ class RayExecutor(WaveExecutor):
                 ray.cancel(ref, force=True)
             raise
         return [outcomes[job.job_id] for job in jobs]
+
+
+@hookimpl
+def unlearnbench_add_executors() -> list[type]:
+    return [RayExecutor]
