@@ -43,7 +43,8 @@ def test_builtins_are_registered_and_named_after_their_files() -> None:
     for module in builtin_module_names():
         package, stem = module.rsplit(".", 1)
         kind = {"unlearnbench.methods": "methods", "unlearnbench.metrics": "metrics",
-                "unlearnbench.data": "datasets", "unlearnbench.models": "models"}[package]  # fmt: skip
+                "unlearnbench.data": "datasets", "unlearnbench.models": "models",
+                "unlearnbench.executors": "executors"}[package]  # fmt: skip
         entries = getattr(registry, kind)
         if not any(name.startswith("unlearnbench_add_") for name in vars(importlib.import_module(module))):
             continue  # helper modules (pipeline, splits, stats) register nothing

@@ -17,7 +17,7 @@ import click
 from unlearnbench import __version__
 from unlearnbench.errors import ExitCode, UsageError
 
-LIST_KINDS = ("methods", "metrics", "datasets", "models", "plugins", "presets")
+LIST_KINDS = ("methods", "metrics", "datasets", "models", "executors", "plugins", "presets")
 
 
 def _parse_key_values(values: tuple[str, ...], option: str) -> dict[str, Any]:
@@ -107,6 +107,10 @@ def cli() -> None:
     help="Train the oracles one by one or together as one batched model (default: auto, per device and model).",
 )
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model for training.")
+@click.option("--executor", help="Where jobs run: local (default), processes, ray (docs/executors.md).")
+@click.option("--workers", type=int, help="processes executor: worker processes (default: the CPU count).")
+@click.option("--address", help="ray executor: cluster address, auto or ray://host:port (default: local).")
+@click.option("--threads", type=int, help="Torch threads per process; pin it for bitwise-equal executors.")
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
@@ -131,7 +135,7 @@ def run(**opts: Any) -> int:
         key: opts[key]
         for key in ("dataset", "model", "forget", "seeds", "oracles", "epochs", "keyword", "collect_only",
                     "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail", "timeout",
-                    "train_batching")
+                    "train_batching", "executor", "workers", "address", "threads")
     }  # fmt: skip
     cli_options["compile"] = opts["compile_"]
     if opts["exitfirst"]:
@@ -153,6 +157,7 @@ def run(**opts: Any) -> int:
 #: ``run`` options that may accompany ``--resume`` (they change neither the numbers nor the selection).
 RESUME_OPTIONS = (
     "verbose", "quiet", "plugins", "plugins_dir", "timeout", "maxfail", "exitfirst", "cache_dir", "show_paired",
+    "executor", "workers", "address",
 )  # fmt: skip
 
 
@@ -172,7 +177,7 @@ def _resume(opts: dict[str, Any], plugins: Any, registry: Any) -> int:
     run_dir = Path(opts["resume_dir"])
     options, previous = resume_options(run_dir)
     overrides: dict[str, Any] = {"output_dir": str(run_dir), "collect_only": False}
-    for key in ("timeout", "maxfail", "cache_dir"):
+    for key in ("timeout", "maxfail", "cache_dir", "executor", "workers", "address"):
         if opts[key] is not None:
             overrides[key] = opts[key]
     if opts["exitfirst"]:
@@ -244,7 +249,7 @@ def _header_lines(config: Any, n_items: int) -> list[str]:
     "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
 )
 def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
-    """List registered methods, metrics, datasets, models, plugins or presets."""
+    """List registered methods, metrics, datasets, models, executors, plugins or presets."""
     from unlearnbench.reporting.terminal import print_listing
 
     plugin_set, registry, _ = _load(plugins, plugins_dir, None)

@@ -64,6 +64,12 @@ class Config:
     train_batching: str = "auto"
     #: torch.compile the model for training the original and the oracles.
     compile: bool = False
+    #: Where the jobs run (docs/executors.md): ``local``, ``processes``, ``ray`` or a plugin's executor.
+    executor: str = "local"
+    workers: int | None = None  # processes: worker count (None: every core)
+    address: str | None = None  # ray: ``auto``, ``ray://host:port`` (None: a local instance)
+    threads: int | None = None  # torch intra-op threads per process (None: each executor's default)
+    retries: int = 2  # resubmissions of a job whose worker died
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
@@ -73,12 +79,15 @@ class Config:
         ignored = {
             "collect_only", "maxfail", "cache_dir", "no_cache", "output_dir", "verbosity",
             "plugins_dir", "preset", "keyword", "methods", "metrics", "timeout",
+            "executor", "workers", "address", "retries",
         }  # fmt: skip
         data = {k: v for k, v in self.to_dict().items() if k not in ignored}
         # Options added later are left out at their defaults, so the hashes of earlier configs stay valid.
         for key, default in _LATER_DEFAULTS.items():
             if data.get(key) == default:
                 data.pop(key, None)
+        if data.get("threads") is None:  # only a pinned thread count is part of the experiment
+            data.pop("threads", None)
         return data
 
     def config_hash(self) -> str:
@@ -157,7 +166,11 @@ _INT_FIELDS = {
     "maxfail",
     "verbosity",
     "eval_batch_size",
+    "workers",
+    "threads",
+    "retries",
 }
+_OPTIONAL_INT_FIELDS = {"epochs", "workers", "threads"}
 _STR_FIELDS = {
     "dataset",
     "model",
@@ -169,6 +182,8 @@ _STR_FIELDS = {
     "plugins_dir",
     "preset",
     "train_batching",
+    "executor",
+    "address",
 }
 _BOOL_FIELDS = {"collect_only", "no_cache", "compile"}
 _TUPLE_FIELDS = {"methods", "metrics", "plugins"}
@@ -182,13 +197,13 @@ def _check_value(key: str, value: Any, source: str) -> Any:
         return UsageError(f"{source}: option {key!r} must be {expected}, got {value!r}")
 
     if key in _INT_FIELDS:
-        if key == "epochs" and value is None:
+        if key in _OPTIONAL_INT_FIELDS and value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad("an integer")
         return value
     if key in _STR_FIELDS:
-        if value is None and key not in ("dataset", "forget", "device", "train_batching"):
+        if value is None and key not in ("dataset", "forget", "device", "train_batching", "executor"):
             return None
         if isinstance(value, (int, float)) and key == "forget" and not isinstance(value, bool):
             return repr(float(value))
@@ -310,3 +325,9 @@ def check_config(config: Config) -> None:
         raise UsageError(f"train_batching must be auto, sequential or vmap, got {config.train_batching!r}")
     if config.eval_batch_size < 1:
         raise UsageError(f"eval_batch_size must be >= 1, got {config.eval_batch_size}")
+    for name in ("workers", "threads"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be at least 1, got {value}")
+    if config.retries < 0:
+        raise UsageError(f"retries must be >= 0, got {config.retries}")

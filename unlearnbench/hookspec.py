@@ -65,6 +65,16 @@ def unlearnbench_add_models() -> list[type]:
 
 
 @hookspec
+def unlearnbench_add_executors() -> list[type]:
+    """Return executor classes (see :mod:`unlearnbench.executors`): where a run's jobs execute.
+
+    Each class needs ``name``, ``description`` and ``prefetch(self, plan, ctx) -> PrefetchReport``; it is
+    chosen with ``--executor NAME`` (config key ``executor``).
+    """
+    return []
+
+
+@hookspec
 def unlearnbench_add_presets() -> dict[str, dict[str, Any]]:
     """Return named presets: ``{name: {option: value}}`` with the keys of the TOML config."""
     return {}

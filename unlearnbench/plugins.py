@@ -38,6 +38,7 @@ BUILTIN_PACKAGES: tuple[str, ...] = (
     "unlearnbench.models",
     "unlearnbench.methods",
     "unlearnbench.metrics",
+    "unlearnbench.executors",
 )
 LOCAL_MODULE_PREFIX = "unlearnbench_local_plugins"
 

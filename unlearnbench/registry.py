@@ -1,4 +1,4 @@
-"""The registry of one run: every method, metric, dataset, model and preset the plugins provide.
+"""The registry of one run: every method, metric, dataset, model, executor and preset the plugins provide.
 
 Each ``unlearnbench_add_*`` implementation is called on its own so every class is attributed to the
 plugin that provided it; contracts are validated at registration, and every violation is a
@@ -20,7 +20,9 @@ from unlearnbench.plugins import PluginSet
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 #: Required callables per kind (attribute name).
-_REQUIRED_CALLABLE = {"method": "unlearn", "metric": "compute", "dataset": "load", "model": "build"}
+_REQUIRED_CALLABLE = {
+    "method": "unlearn", "metric": "compute", "dataset": "load", "model": "build", "executor": "prefetch",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Registry:
     metrics: dict[str, Entry] = field(default_factory=dict)
     datasets: dict[str, Entry] = field(default_factory=dict)
     models: dict[str, Entry] = field(default_factory=dict)
+    executors: dict[str, Entry] = field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> dict[str, Entry]:
@@ -54,6 +57,7 @@ class Registry:
             "metric": self.metrics,
             "dataset": self.datasets,
             "model": self.models,
+            "executor": self.executors,
         }[kind]
 
 
@@ -216,6 +220,7 @@ def build_registry(plugins: PluginSet) -> Registry:
         ("unlearnbench_add_metrics", "metric", lambda r: r.metrics),
         ("unlearnbench_add_datasets", "dataset", lambda r: r.datasets),
         ("unlearnbench_add_models", "model", lambda r: r.models),
+        ("unlearnbench_add_executors", "executor", lambda r: r.executors),
     ]
     for hook_name, kind, target in hooks:
         _collect(plugins, hook_name, kind, target(registry))

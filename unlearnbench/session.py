@@ -244,6 +244,9 @@ class Session:
             raise UsageError(f"cannot create output dir {out_dir}: {exc.strerror or exc}") from None
         self.results_path = out_dir / "results.json"
         self.html_path = out_dir / "report.html"
+        from unlearnbench.executors import apply_threads, prefetch_for_session
+
+        apply_threads(self.config)  # before the Bench, so the recorded device line shows the pinned count
         bench = self._build_bench()
         specs = [MetricSpec(e, _instantiate(e)) for e in self.metric_entries]
         columns = columns_for(specs)
@@ -264,11 +267,12 @@ class Session:
             if kept:
                 self._announce(f"resuming {out_dir}: {len(kept)} finished items taken from its journal")
             self._announce("training the original model and the oracles")
+            executor_failed = prefetch_for_session(self, bench, specs)  # runs jobs ahead unless local
             with bench.phase("original"):
                 bench.original()
             with bench.phase("oracles"):
                 bench.oracle_pool(self.config.oracles)
-            columns = self._run_items(bench, specs, columns, kept, finished, journal)
+            columns = self._run_items(bench, specs, columns, kept, finished, journal, executor_failed)
         except KeyboardInterrupt:
             interrupted = True
             finished = self._with_kept(finished, kept, specs)
@@ -287,7 +291,7 @@ class Session:
 
     def _run_items(
         self, bench: Any, specs: list[Any], columns: list[Column], kept: dict[str, ItemResult],
-        finished: list[ItemResult], journal: Any,
+        finished: list[ItemResult], journal: Any, executor_failed: dict[str, ItemResult],
     ) -> list[Column]:  # fmt: skip
         """Run (or take from the journal) every item in order, journaling each as it finishes."""
         from unlearnbench.resources import item_phase
@@ -300,7 +304,7 @@ class Session:
             result = kept.get(fingerprint)
             if result is None:
                 with bench.phase(item_phase(item.item_id)):
-                    result = run_item(
+                    result = executor_failed.get(item.item_id) or run_item(
                         bench, item.entry, item.params, item.merged_params, item.item_id,
                         list(range(self.config.seeds)), specs, self.config.oracles,
                     )  # fmt: skip

@@ -1,0 +1,168 @@
+"""The executor contract, the wave driver shared by the built-in executors, and the session's one call.
+
+An executor is a plugin class (hook ``unlearnbench_add_executors``) with ``name``, ``description`` and
+``prefetch(self, plan, ctx) -> PrefetchReport``. It runs the jobs of a :class:`~.jobs.JobPlan` ahead of the
+session's local pass, which then finds every artifact in the cache. :class:`WaveExecutor` implements
+``prefetch`` on top of two methods a concrete executor provides: ``run_wave`` (run jobs concurrently,
+report one :class:`~.jobs.JobOutcome` each) and optionally ``start`` / ``stop``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unlearnbench.errors import UsageError
+from unlearnbench.executors.jobs import Job, JobOutcome, JobPlan, WorkSpec, plan_jobs, write_token
+
+if TYPE_CHECKING:
+    from unlearnbench.config import Config
+    from unlearnbench.results import ItemResult
+    from unlearnbench.runner import Bench, MetricSpec
+    from unlearnbench.session import Session
+
+
+@dataclass
+class ExecutorContext:
+    """The run-wide settings an executor needs."""
+
+    spec: WorkSpec
+    workers: int | None = None
+    address: str | None = None
+    threads: int | None = None
+    retries: int = 2
+    announce: Callable[[str], None] = lambda text: None
+
+
+@dataclass
+class PrefetchReport:
+    """What a prefetch did: counts, and the error of every job that failed (by ``job_id``)."""
+
+    submitted: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class WaveExecutor:
+    """Runs a plan wave by wave; a failed training job stops the prefetch (the local pass recomputes)."""
+
+    name = "wave"
+    description = "Base class of executors that run jobs concurrently"
+
+    def start(self, ctx: ExecutorContext) -> None:
+        """Acquire workers (a pool, a cluster connection)."""
+
+    def stop(self) -> None:
+        """Release what :meth:`start` acquired; also called after Ctrl-C and errors."""
+
+    def run_wave(self, jobs: Sequence[Job], ctx: ExecutorContext) -> list[JobOutcome]:
+        """Run ``jobs`` (independent of each other) and return one outcome per job."""
+        raise NotImplementedError
+
+    def prefetch(self, plan: JobPlan, ctx: ExecutorContext) -> PrefetchReport:
+        report = PrefetchReport(skipped=plan.skipped)
+        if not plan.jobs:
+            return report
+        self.start(ctx)
+        try:
+            failed_items: set[str] = set()
+            for planned in plan.waves:
+                wave = [job for job in planned if job.item_id not in failed_items]  # skip dependants of failures
+                if not wave:
+                    continue
+                report.submitted += len(wave)
+                outcomes = self.run_wave(wave, ctx)
+                fatal = next((o for o in outcomes if o.fatal), None)
+                if fatal is not None:
+                    raise UsageError(fatal.error)
+                for outcome in outcomes:
+                    if not outcome.ok:
+                        report.failed[outcome.job_id] = outcome.error
+                        failed_items.update(job.item_id for job in wave if job.job_id == outcome.job_id)
+                        ctx.announce(f"job {outcome.job_id} failed: {outcome.error}")
+                trained = {job.job_id for job in wave if job.kind == "train"}
+                if trained & set(report.failed):
+                    ctx.announce("a training job failed: the remaining work runs in this process")
+                    break
+        finally:
+            self.stop()
+        return report
+
+
+def apply_threads(config: Config) -> None:
+    """Pin torch's intra-op threads of this process to ``config.threads`` (if set); see docs/executors.md."""
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def work_spec(session: Session, token: str, cache_root: Path) -> WorkSpec:
+    """A picklable description of ``session``'s Bench: config, plugins (incl. blocked ones), paths."""
+    infos = session.plugins.infos.values()
+    modules = [info.location for info in infos if info.origin == "-p"]
+    blocked = [f"no:{name}" for name, plugin in session.plugins.manager.list_name_plugin() if plugin is None]
+    local = [Path(info.location).resolve().parent for info in infos if info.origin == "local file"]
+    return WorkSpec(
+        config=session.config, plugin_args=tuple(blocked + modules),
+        plugins_dir=str(local[0]) if local else None, cwd=os.getcwd(), cache_root=str(cache_root.resolve()),
+        token=token, threads=session.config.threads,
+    )  # fmt: skip
+
+
+def prefetch_for_session(session: Session, bench: Bench, specs: Sequence[MetricSpec]) -> dict[str, ItemResult]:
+    """The session's one call: run the configured executor ahead; returns failed items' results by id.
+
+    The local executor runs nothing (the local pass does all the work, as without executors).
+    """
+    from unlearnbench.results import ItemResult
+    from unlearnbench.selection import did_you_mean
+
+    config = session.config
+    executors = session.registry.executors
+    if config.executor not in executors:
+        raise UsageError(f"unknown executor {config.executor!r}{did_you_mean(config.executor, executors)}")
+    executor: Any = executors[config.executor].cls()
+    if getattr(executor, "in_process", False):
+        return {}
+    announce = session._announce
+    if config.no_cache or not bench.cache.enabled:
+        announce(f"--no-cache: the {config.executor} executor has no cache to share; running in this process")
+        return {}
+    token = secrets.token_hex(16)
+    token_path = write_token(bench.cache.root, token)
+    try:
+        ctx = ExecutorContext(
+            spec=work_spec(session, token, bench.cache.root), workers=config.workers, address=config.address,
+            threads=config.threads, retries=config.retries, announce=announce,
+        )  # fmt: skip
+        plan = plan_jobs(bench, session.items, specs, config.oracles, list(range(config.seeds)))
+        announce(f"{config.executor} executor: {len(plan.jobs)} jobs to run, {plan.skipped} cached")
+        report = executor.prefetch(plan, ctx)
+    finally:
+        token_path.unlink(missing_ok=True)
+    failed: dict[str, ItemResult] = {}
+    by_id = {job.job_id: job for job in plan.jobs}
+    items = {item.item_id: item for item in session.items}
+    for job_id, error in report.failed.items():
+        job = by_id.get(job_id)
+        if job is None or not job.item_id or job.item_id in failed or job.item_id not in items:
+            continue
+        item = items[job.item_id]
+        failed[job.item_id] = ItemResult(
+            item_id=item.item_id, method=item.method, params=dict(item.params), description=item.entry.description,
+            outcome="failed", errors={"executor": f"job {job_id}: {error}"},
+        )  # fmt: skip
+    return failed
