@@ -24,6 +24,8 @@ CASES: dict[str, tuple[list[str], set[str]]] = {
     "batched_training.py": (["--tiny"], {"models", "choice", "k"}),
     "warm_rerun.py": (["--tiny"], {"cold_seconds", "warm_seconds", "ratio", "same_numbers"}),
     "gpu_throughput.py": (["--device", "cpu", "--tiny"], {"models", "batch", "device"}),
+    "executors_scaling.py": (["--quick"], {"seconds", "speedup_2_vs_1", "identical"}),
+    "journal_write.py": (["--quick"], {"journal_append_ms", "results_rewrite_ms"}),
 }
 
 
