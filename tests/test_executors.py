@@ -194,3 +194,19 @@ def test_ray_missing_is_a_one_line_hint(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
     with pytest.raises(UsageError, match=r'^the ray executor needs Ray: pip install "unlearnbench\[ray\]"$'):
         import_ray()
+
+
+def test_unpinned_threads_give_the_local_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --threads the workers use the driver's thread count: the same command, the same bits."""
+    import torch
+
+    unpinned = [arg for arg in TINY if arg not in ("--threads", "1")]
+    assert len(unpinned) == len(TINY) - 2
+    local_out, proc_out = tmp_path / "local", tmp_path / "proc"
+    code, _, _ = run_cli([*unpinned, "--cache-dir", str(tmp_path / "c1"), "--output-dir", str(local_out)], capsys)
+    assert code == 0
+    code, out, err = run_cli([*unpinned, "--executor", "processes", "--cache-dir", str(tmp_path / "c2"),
+                              "--output-dir", str(proc_out)], capsys)  # fmt: skip
+    assert code == 0, out + err
+    assert f"× {torch.get_num_threads()} threads" in out
+    assert numbers(proc_out / "results.json") == numbers(local_out / "results.json")

@@ -9,6 +9,7 @@ report one :class:`~.jobs.JobOutcome` each) and optionally ``start`` / ``stop``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Callable, Sequence
@@ -143,10 +144,15 @@ def prefetch_for_session(session: Session, bench: Bench, specs: Sequence[MetricS
         return {}
     token = secrets.token_hex(16)
     token_path = write_token(bench.cache.root, token)
+    # Unpinned, the workers use the driver's own thread count: the same numbers as the local executor.
+    import torch
+
+    threads = config.threads or torch.get_num_threads()
     try:
         ctx = ExecutorContext(
-            spec=work_spec(session, token, bench.cache.root), workers=config.workers, address=config.address,
-            threads=config.threads, retries=config.retries, announce=announce,
+            spec=dataclasses.replace(work_spec(session, token, bench.cache.root), threads=threads),
+            workers=config.workers, address=config.address, threads=threads, retries=config.retries,
+            announce=announce,
         )  # fmt: skip
         plan = plan_jobs(bench, session.items, specs, config.oracles, list(range(config.seeds)))
         announce(f"{config.executor} executor: {len(plan.jobs)} jobs to run, {plan.skipped} cached")

@@ -2,9 +2,10 @@
 
 Workers are started with the *spawn* method (forking a process that has initialised torch is unsafe)
 and ignore Ctrl-C, which the driver handles by cancelling what is queued and terminating the workers.
-Each worker pins torch to ``threads`` intra-op threads (default ``cores // workers``), so the workers
-never oversubscribe the machine. A worker that dies (killed, out of memory) breaks the pool: the pool is
-rebuilt and the jobs that were in flight are resubmitted, each at most ``retries`` times.
+Each worker pins torch to ``threads`` intra-op threads (default: the driver's count, so numbers equal the
+local executor's), and ``cores // threads`` workers start by default, so they never oversubscribe the
+machine. A worker that dies (killed, out of memory) breaks the pool: the pool is rebuilt and the jobs that
+were in flight are resubmitted, each at most ``retries`` times.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ class ProcessesExecutor(WaveExecutor):
 
     def start(self, ctx: ExecutorContext) -> None:
         cores = usable_cores()
-        self._workers = ctx.workers or cores
-        self._threads = ctx.threads or max(1, cores // self._workers)
+        self._threads = ctx.threads or 1
+        self._workers = ctx.workers or max(1, cores // self._threads)  # workers × threads ≤ cores
         ctx.announce(f"processes executor: {self._workers} workers × {self._threads} threads")
 
     def _new_pool(self) -> ProcessPoolExecutor:
