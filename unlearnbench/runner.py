@@ -414,6 +414,16 @@ def unlearned_replicate(
     return Replicate(outputs, seconds, False, state)
 
 
+def _weights_needed(bench: Bench, metrics: Sequence[MetricSpec], key: str, oracle_count: int) -> bool:
+    """Whether a per-model metric that needs the weights has no cached value for replicate ``key`` yet."""
+    return any(
+        metric_scope(m.instance) == "model"
+        and metric_needs(m.instance) & {"model", "states"}
+        and bench.cache.load_values(bench.metric_key(m, [key], oracle_count)) is None
+        for m in metrics
+    )
+
+
 def run_item(
     bench: Bench,
     entry: Entry,
@@ -475,7 +485,8 @@ def run_item(
         try:
             with bench.phase(item_phase(item_id, "unlearn")):
                 replicate = unlearned_replicate(
-                    bench, instance, merged, seed, key, item_id, weights=bool(needs & {"model", "states"})
+                    bench, instance, merged, seed, key, item_id,
+                    weights=_weights_needed(bench, metrics, key, oracle_count),
                 )
         except UsageError:
             raise  # a cache the run cannot write (full, read-only) stops the run, keeping what is done
