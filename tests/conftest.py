@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,16 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolate(tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNLEARNBENCH_CACHE_DIR", str(shared_cache))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _threads_unchanged() -> Iterator[None]:
+    """Fail a test that leaves torch's thread count changed: it would change later tests' CPU bits."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(f"the test left torch's thread count at {after} (was {before})")

@@ -210,3 +210,20 @@ def test_unpinned_threads_give_the_local_numbers(tmp_path: Path, capsys: pytest.
     assert code == 0, out + err
     assert f"× {torch.get_num_threads()} threads" in out
     assert numbers(proc_out / "results.json") == numbers(local_out / "results.json")
+
+
+def test_pinned_threads_hold_for_the_session_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A `--threads 1` run in-process gives the caller its own thread count back: the count changes CPU bits."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        code, out, err = run_cli([*TINY, "--collect-only"], capsys)
+        assert code == 0, out + err
+        code, out, err = run_cli([*TINY, "--cache-dir", str(tmp_path / "c"), "--output-dir", "o"], capsys)
+        assert code == 0, out + err
+        assert ", 1 threads)" in load(tmp_path / "o" / "results.json").device  # the session itself ran pinned
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -232,8 +232,15 @@ class Session:
         """Run every collected item; returns the results and the exit code.
 
         Items finished by an earlier, unfinished session of the same run directory (or by the run given
-        to ``--resume``) are taken from its journal instead of being run again.
+        to ``--resume``) are taken from its journal instead of being run again. A pinned ``--threads``
+        holds for this session only: the calling process gets its own thread count back afterwards.
         """
+        from unlearnbench.executors import pinned_threads
+
+        with pinned_threads(self.config):  # before the Bench, so the recorded device line shows the count
+            return self._run()
+
+    def _run(self) -> tuple[RunResults, ExitCode]:
         from unlearnbench.journal import Journal, read_previous
         from unlearnbench.runner import MetricSpec, columns_for
 
@@ -244,9 +251,8 @@ class Session:
             raise UsageError(f"cannot create output dir {out_dir}: {exc.strerror or exc}") from None
         self.results_path = out_dir / "results.json"
         self.html_path = out_dir / "report.html"
-        from unlearnbench.executors import apply_threads, prefetch_for_session
+        from unlearnbench.executors import prefetch_for_session
 
-        apply_threads(self.config)  # before the Bench, so the recorded device line shows the pinned count
         bench = self._build_bench()
         specs = [MetricSpec(e, _instantiate(e)) for e in self.metric_entries]
         columns = columns_for(specs)

@@ -11,7 +11,7 @@ from unlearnbench.executors.base import (
     ExecutorContext,
     PrefetchReport,
     WaveExecutor,
-    apply_threads,
+    pinned_threads,
     prefetch_for_session,
 )
 from unlearnbench.executors.jobs import Job, JobOutcome, JobPlan, WorkSpec, plan_jobs, run_job
@@ -24,7 +24,7 @@ __all__ = [
     "PrefetchReport",
     "WaveExecutor",
     "WorkSpec",
-    "apply_threads",
+    "pinned_threads",
     "plan_jobs",
     "prefetch_for_session",
     "run_job",

@@ -9,10 +9,11 @@ report one :class:`~.jobs.JobOutcome` each) and optionally ``start`` / ``stop``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,12 +95,24 @@ class WaveExecutor:
         return report
 
 
-def apply_threads(config: Config) -> None:
-    """Pin torch's intra-op threads of this process to ``config.threads`` (if set); see docs/executors.md."""
-    if config.threads:
-        import torch
+@contextlib.contextmanager
+def pinned_threads(config: Config) -> Iterator[None]:
+    """Pin torch's intra-op threads to ``config.threads`` (if set) inside the block; see docs/executors.md.
 
-        torch.set_num_threads(config.threads)
+    The previous count comes back on exit, so a session run in-process (a test, a notebook) leaves the
+    caller's threads as they were: the count changes a CPU run's last bits.
+    """
+    if not config.threads:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def usable_cores() -> int:
