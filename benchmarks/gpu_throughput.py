@@ -3,7 +3,8 @@
 For each of ``resnet18`` (ImageNet stem) and ``resnet18_cifar`` (CIFAR stem), on the device given:
 
 * ``unlearnbench``: :func:`unlearnbench.training.train` on CIFAR-10-shaped uint8 data resident on the
-  device, with augmentation (batched tensor ops), bf16 autocast and channels-last inputs on CUDA;
+  device, with augmentation (batched tensor ops), at ``--precision`` (default ``auto``: bf16 autocast with
+  channels-last inputs where the device computes bf16 natively, as ``unlearnbench run`` resolves it);
 * ``bare``: the same model, optimiser, autocast and layout on one prepared batch (the limit);
 * ``compiled`` (with ``--compile``): the bench's loop with ``torch.compile`` of the model.
 
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from unlearnbench.data.pipeline import TensorData
-from unlearnbench.training import Recipe, make_optimizer, prepare_batch, train, training_autocast
+from unlearnbench.training import Recipe, make_optimizer, prepare_batch, resolve_precision, train, training_autocast
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -54,26 +55,32 @@ def _sync(device: torch.device) -> None:
 
 
 def bench_loop(
-    name: str, data: TensorData, batch: int, warmup: int, device: torch.device, compile_model: bool
-) -> float:
+    name: str, data: TensorData, batch: int, warmup: int, device: torch.device, compile_model: bool,
+    precision: str = "fp32",
+) -> float:  # fmt: skip
     """Images/s of the bench's loop over ``data`` (one epoch), after a warm-up epoch of ``warmup`` batches."""
     model = build(name, data.x.shape[-1]).to(device)
     warm = data.subset(torch.arange(warmup * batch, device=data.device))
-    train(model, warm, Recipe(epochs=1, batch_size=batch), seed=0, device=device, compile_model=compile_model)
-    stats = train(model, data, Recipe(epochs=1, batch_size=batch), seed=1, device=device, compile_model=compile_model)
+    recipe = Recipe(epochs=1, batch_size=batch, precision=precision)
+    train(model, warm, recipe, seed=0, device=device, compile_model=compile_model)
+    stats = train(model, data, recipe, seed=1, device=device, compile_model=compile_model)
     return stats.images_per_second
 
 
-def bench_bare(name: str, size: int, batch: int, steps: int, warmup: int, device: torch.device) -> float:
+def bench_bare(
+    name: str, size: int, batch: int, steps: int, warmup: int, device: torch.device, precision: str = "fp32"
+) -> float:
     """Images/s of forward + backward + SGD on one prepared batch, with the loop's autocast and layout."""
     model = build(name, size).to(device).train()
+    if precision == "bf16" and device.type == "cpu":
+        model.to(memory_format=torch.channels_last)  # as the loop trains on CPU under bf16
     optimizer = make_optimizer(model, Recipe())
-    xb = prepare_batch(torch.randn(batch, 3, size, size, device=device), device)
+    xb = prepare_batch(torch.randn(batch, 3, size, size, device=device), device, precision)
     yb = torch.randint(0, 10, (batch,), device=device)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with training_autocast(device):
+        with training_autocast(device, precision):
             loss = nn.functional.cross_entropy(model(xb), yb)
         loss.backward()
         optimizer.step()
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="also time the torch.compile'd loop")
     parser.add_argument("--tiny", action="store_true", help="CI: small_cnn, 2 steps of 8 images of 16x16")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     args = parser.parse_args(argv)
     size = 32
     if args.tiny:
@@ -106,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run with --device cpu (and --tiny) on a machine without a GPU")
+    precision = resolve_precision(args.precision, device)
     g = torch.Generator().manual_seed(0)
     n = args.steps * args.batch
     x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
@@ -113,11 +122,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     models: dict[str, dict[str, float]] = {}
     for name in args.models:
         row = {
-            "bare": bench_bare(name, size, args.batch, args.steps, args.warmup, device),
-            "unlearnbench": bench_loop(name, data, args.batch, args.warmup, device, compile_model=False),
+            "bare": bench_bare(name, size, args.batch, args.steps, args.warmup, device, precision),
+            "unlearnbench": bench_loop(name, data, args.batch, args.warmup, device, False, precision),
         }
         if args.compile:
-            row["compiled"] = bench_loop(name, data, args.batch, args.warmup, device, compile_model=True)
+            row["compiled"] = bench_loop(name, data, args.batch, args.warmup, device, True, precision)
         row = {k: round(v, 1) for k, v in row.items()}
         row["ratio_vs_bare"] = round(row["unlearnbench"] / row["bare"], 3)
         row["epoch_seconds"] = round(CIFAR10_TRAIN / row["unlearnbench"], 1)
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "batch": args.batch,
         "steps": args.steps,
-        "autocast": "bf16" if device.type == "cuda" else "none",
+        "autocast": "bf16" if precision == "bf16" else "none",
         "models": models,
     }
     print(json.dumps(out))

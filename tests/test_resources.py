@@ -59,17 +59,18 @@ def test_results_record_peak_memory_per_phase_and_old_files_still_load(tmp_path:
     assert from_dict(json.loads(dumps(results))).resources == results.resources
 
 
-def test_cpu_training_path_has_no_autocast_and_keeps_the_layout() -> None:
-    with training_autocast(torch.device("cpu")):
+def test_fp32_training_path_has_no_autocast_and_keeps_the_layout() -> None:
+    with training_autocast(torch.device("cpu"), "fp32"):
         assert not torch.is_autocast_enabled("cpu")
         assert not torch.is_autocast_enabled("cuda")
     x = torch.randn(2, 3, 4, 4)
-    assert prepare_batch(x, torch.device("cpu")) is x
+    assert prepare_batch(x, torch.device("cpu"), "fp32") is x
+    assert prepare_batch(x, torch.device("cpu")) is x  # fp32 is the default
     with warnings.catch_warnings():  # without a GPU torch warns that it disables CUDA autocast
         warnings.simplefilter("ignore", UserWarning)
-        cuda_context = training_autocast(torch.device("cuda"))
+        cuda_context = training_autocast(torch.device("cuda"), "bf16")
+        assert isinstance(training_autocast(torch.device("cuda"), "fp32"), contextlib.nullcontext)
     assert isinstance(cuda_context, torch.autocast) and cuda_context.fast_dtype == torch.bfloat16
-    assert not isinstance(training_autocast(torch.device("cpu")), torch.autocast)
     assert isinstance(training_autocast(torch.device("cpu")), contextlib.nullcontext)
 
 

@@ -144,7 +144,7 @@ def train_batched(
             xs = torch.stack([xb for xb, _ in batch])
             ys = torch.stack([yb for _, yb in batch])
             optimizer.zero_grad(set_to_none=True)
-            with training_autocast(target):
+            with training_autocast(target, recipe.precision):
                 logits = batched_forward(params, buffers, xs)
                 per_example = nn.functional.cross_entropy(logits.flatten(0, 1).float(), ys.flatten(), reduction="none")
                 per_model = per_example.view(k, -1).mean(dim=1)

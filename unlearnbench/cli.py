@@ -107,6 +107,11 @@ def cli() -> None:
     help="Train the oracles one by one or together as one batched model (default: auto, per device and model).",
 )
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model for training.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    help="Training arithmetic (default: auto, bf16 autocast where the device computes bf16 natively).",
+)
 @click.option("--executor", help="Where jobs run: local (default), processes, ray (docs/executors.md).")
 @click.option("--workers", type=int, help="processes executor: worker processes (default: the CPU count).")
 @click.option("--address", help="ray executor: cluster address, auto or ray://host:port (default: local).")
@@ -135,7 +140,7 @@ def run(**opts: Any) -> int:
         key: opts[key]
         for key in ("dataset", "model", "forget", "seeds", "oracles", "epochs", "keyword", "collect_only",
                     "cache_dir", "no_cache", "output_dir", "device", "preset", "time_budget", "maxfail", "timeout",
-                    "train_batching", "executor", "workers", "address", "threads")
+                    "train_batching", "precision", "executor", "workers", "address", "threads")
     }  # fmt: skip
     cli_options["compile"] = opts["compile_"]
     if opts["exitfirst"]:

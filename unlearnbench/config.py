@@ -64,6 +64,9 @@ class Config:
     train_batching: str = "auto"
     #: torch.compile the model for training the original and the oracles.
     compile: bool = False
+    #: Training arithmetic: "auto" (bf16 autocast where the device computes bf16 natively, else float32),
+    #: "fp32" or "bf16" (see unlearnbench.training.resolve_precision). Evaluation is always float32.
+    precision: str = "auto"
     #: Where the jobs run (docs/executors.md): ``local``, ``processes``, ``ray`` or a plugin's executor.
     executor: str = "local"
     workers: int | None = None  # processes: worker count (None: every core)
@@ -97,7 +100,7 @@ class Config:
 
 
 #: Options added after the first release, with their defaults (see :meth:`Config.experiment_dict`).
-_LATER_DEFAULTS: dict[str, Any] = {"train_batching": "auto", "compile": False}
+_LATER_DEFAULTS: dict[str, Any] = {"train_batching": "auto", "compile": False, "precision": "auto"}
 
 CONFIG_FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Config)}
 
@@ -111,7 +114,9 @@ _CS354_METRICS = [
 #: ``$UNLEARNBENCH_CIFAR10`` or the cache dir.
 BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     "default": {"dataset": "digits"},
-    "fake": {"dataset": "fake", "seeds": 3, "oracles": 6},
+    # The tests' and plugin authors' preset: float32 on every machine, so its numbers do not depend on
+    # whether the CPU computes bf16 natively (and unlearnbench.testing's benches share its cache entries).
+    "fake": {"dataset": "fake", "seeds": 3, "oracles": 6, "precision": "fp32"},
     "cs354": {
         "dataset": "cifar10",
         "model": "resnet18",
@@ -182,6 +187,7 @@ _STR_FIELDS = {
     "plugins_dir",
     "preset",
     "train_batching",
+    "precision",
     "executor",
     "address",
 }
@@ -203,7 +209,7 @@ def _check_value(key: str, value: Any, source: str) -> Any:
             raise bad("an integer")
         return value
     if key in _STR_FIELDS:
-        if value is None and key not in ("dataset", "forget", "device", "train_batching", "executor"):
+        if value is None and key not in ("dataset", "forget", "device", "train_batching", "precision", "executor"):
             return None
         if isinstance(value, (int, float)) and key == "forget" and not isinstance(value, bool):
             return repr(float(value))
@@ -323,6 +329,8 @@ def check_config(config: Config) -> None:
         raise UsageError(f"--maxfail must be >= 0, got {config.maxfail}")
     if config.train_batching not in ("auto", "sequential", "vmap"):
         raise UsageError(f"train_batching must be auto, sequential or vmap, got {config.train_batching!r}")
+    if config.precision not in ("auto", "fp32", "bf16"):
+        raise UsageError(f"precision must be auto, fp32 or bf16, got {config.precision!r}")
     if config.eval_batch_size < 1:
         raise UsageError(f"eval_batch_size must be >= 1, got {config.eval_batch_size}")
     for name in ("workers", "threads"):

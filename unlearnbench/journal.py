@@ -59,12 +59,22 @@ def item_fingerprint(
     )
 
 
-def fingerprint_of(config: Any, entry: Any, merged_params: Mapping[str, Any], specs: Sequence[Any]) -> str:
-    """:func:`item_fingerprint` of a session item (``entry`` a registry entry, ``specs`` the metric specs)."""
+def fingerprint_of(
+    config: Any, entry: Any, merged_params: Mapping[str, Any], specs: Sequence[Any], precision: str = "fp32"
+) -> str:
+    """:func:`item_fingerprint` of a session item (``entry`` a registry entry, ``specs`` the metric specs).
+
+    ``precision`` is the session's resolved training precision: ``auto`` in the config can mean ``bf16`` on
+    one machine and ``fp32`` on another, so a run resumed elsewhere never mixes the two. ``fp32`` leaves the
+    fingerprint as it was before precision existed.
+    """
     from unlearnbench.runner import source_hash
 
+    config_hash = config.config_hash()
+    if precision != "fp32":
+        config_hash = content_key({"config": config_hash, "precision": precision})
     return item_fingerprint(
-        config.config_hash(), entry.name, source_hash(entry.cls), merged_params, list(range(config.seeds)),
+        config_hash, entry.name, source_hash(entry.cls), merged_params, list(range(config.seeds)),
         config.oracles, [(spec.name, source_hash(spec.entry.cls)) for spec in specs],
     )  # fmt: skip
 

@@ -107,6 +107,8 @@ class Session:
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self._dataset_info: dict[str, Any] = {}
         self._device_text = ""
+        #: The training precision this session resolved ("fp32" or "bf16"), set with the bench.
+        self.precision = "fp32"
         self._git = "unknown"
         self.cache: Any = None
         #: Peak memory per phase (:class:`~unlearnbench.resources.PeakMemory`), created with the bench.
@@ -341,7 +343,7 @@ class Session:
     def _fingerprint(self, item: Item, specs: list[Any]) -> str:
         from unlearnbench.journal import fingerprint_of
 
-        return fingerprint_of(self.config, item.entry, item.merged_params, specs)
+        return fingerprint_of(self.config, item.entry, item.merged_params, specs, self.precision)
 
     def elapsed(self) -> float:
         """Seconds this run has been going, over every session of it (resumed runs add up)."""
@@ -431,7 +433,7 @@ class Session:
         from unlearnbench.cache import Cache, default_cache_dir
         from unlearnbench.data.splits import make_splits
         from unlearnbench.runner import Bench
-        from unlearnbench.training import Recipe
+        from unlearnbench.training import Recipe, resolve_precision
 
         cfg = self.config
         datasets, models = self.registry.datasets, self.registry.models
@@ -459,7 +461,14 @@ class Session:
             raise UsageError(f"dataset {cfg.dataset!r}: bad dataset option: {exc}") from None
         splits = make_splits(raw, cfg.forget, seed=cfg.split_seed)
         epochs = cfg.epochs if cfg.epochs is not None else int(getattr(dataset_cls, "default_epochs", 30))
-        recipe = Recipe(epochs=epochs)
+        try:
+            precision = resolve_precision(cfg.precision, device)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        recipe = Recipe(epochs=epochs, precision=precision)
+        self.precision = precision
+        if precision != "fp32":  # the run's numbers depend on it: say it where the device is named
+            self._device_text += f"; {precision} training"
         factory = models[model_name].cls()
 
         def build() -> Any:

@@ -130,7 +130,8 @@ def work_spec(session: Session, token: str, cache_root: Path) -> WorkSpec:
     blocked = [f"no:{name}" for name, plugin in session.plugins.manager.list_name_plugin() if plugin is None]
     local = [Path(info.location).resolve().parent for info in infos if info.origin == "local file"]
     return WorkSpec(
-        config=session.config, plugin_args=tuple(blocked + modules),
+        # The driver's resolved precision, not "auto": a worker on other hardware must train the same way.
+        config=dataclasses.replace(session.config, precision=session.precision), plugin_args=tuple(blocked + modules),
         plugins_dir=str(local[0]) if local else None, cwd=os.getcwd(), cache_root=str(cache_root.resolve()),
         token=token, threads=session.config.threads,
     )  # fmt: skip

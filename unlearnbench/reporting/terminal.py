@@ -20,6 +20,7 @@ from rich.text import Text
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.reporting import (
     BEST_MARKER,
+    Cell,
     ambiguous_labels,
     direction_symbol,
     format_duration,
@@ -71,14 +72,17 @@ _LEGEND = f"{BEST_MARKER} best per column (original and retrain excluded); ↑/�
 
 
 def render_table(
-    results: RunResults, columns: Sequence[int] | None = None, continued: bool = False, caption: bool = True
-) -> Table:
+    results: RunResults, columns: Sequence[int] | None = None, continued: bool = False, caption: bool = True,
+    rows: list[tuple[ItemResult, list[Cell]]] | None = None,
+) -> Table:  # fmt: skip
     """The results table: reference rows first, one column per result column, best values marked.
 
     Cells read ``mean ± 95 % half-width``; population values and single seeds have no ±. The best
     value of each ranked column (reference rows excluded) is bold green and preceded by ``*``.
     ``columns`` selects result columns by index (default: all); ``continued`` titles a later part of a
     table split by :func:`render_tables`, where only the last part carries the ``caption`` (the legend).
+    ``rows`` are the :func:`table_cells` of ``results`` when the caller has them already (formatting every
+    cell once, not once per part).
     """
     chosen = list(range(len(results.columns))) if columns is None else list(columns)
     title = (
@@ -102,7 +106,7 @@ def render_table(
             justify="right",
             overflow="fold",
         )
-    rows = table_cells(results)
+    rows = table_cells(results) if rows is None else rows
     for position, (item, cells) in enumerate(rows):
         label = Text(item.item_id, style="bold" if item.is_reference else "")
         if item.outcome != "passed":
@@ -131,10 +135,10 @@ def _label_width(results: RunResults) -> int:
     return max([4, *widths])
 
 
-def _column_widths(results: RunResults) -> list[int]:
-    """The width each result column needs on one line (header and every cell)."""
+def _column_widths(results: RunResults, table: list[tuple[ItemResult, list[Cell]]]) -> list[int]:
+    """The width each result column needs on one line (header and every cell of ``table``)."""
     ambiguous = ambiguous_labels(results.columns)
-    rows = [cells for _, cells in table_cells(results)]
+    rows = [cells for _, cells in table]
     widths = []
     for index, column in enumerate(results.columns):
         need = len(column.label) + (2 if direction_symbol(column) else 0)
@@ -157,9 +161,10 @@ def render_tables(results: RunResults, width: int) -> list[Table]:
         return [render_table(results)]
     # Each column costs its content, one space of padding either side and a border.
     budget = width - (min(_label_width(results), 28) + 4)
+    rows = table_cells(results)
     groups: list[list[int]] = [[]]
     used = 0
-    for index, need in enumerate(_column_widths(results)):
+    for index, need in enumerate(_column_widths(results, rows)):
         cost = need + 3
         if groups[-1] and used + cost > budget:
             groups.append([])
@@ -168,7 +173,7 @@ def render_tables(results: RunResults, width: int) -> list[Table]:
         used += cost
     last = len(groups) - 1
     return [
-        render_table(results, group, continued=n > 0, caption=n == last) for n, group in enumerate(groups)
+        render_table(results, group, continued=n > 0, caption=n == last, rows=rows) for n, group in enumerate(groups)
     ]
 
 
