@@ -499,3 +499,13 @@ def test_real_cifar10_matches_its_readme(real_cifar: RawDataset) -> None:
         5000,
         5000,
     )
+
+
+def test_digits_arrays_are_scikit_learns_load_digits() -> None:
+    """Read from the shipped file without importing scikit-learn, they equal load_digits() exactly."""
+    from sklearn.datasets import load_digits
+
+    images, target = digits.digits_arrays()
+    bunch = load_digits()
+    assert images.dtype == np.float64 and target.dtype == np.int64
+    assert np.array_equal(images, bunch.images) and np.array_equal(target, bunch.target)

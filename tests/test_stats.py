@@ -209,3 +209,13 @@ def test_bootstrap_rejects_bad_input() -> None:
         bootstrap_interval(lambda s, axis: np.zeros(2), np.ones(3), n_resamples=5)
     with pytest.raises(ValueError, match="axis of examples"):
         bootstrap_interval(np.mean, np.asarray(1.0))
+
+
+@pytest.mark.parametrize("dof", [1, 4, 29, 31, 57, 250, 10_000])
+def test_t_quantiles_equal_scipy_stats(dof: int) -> None:
+    """The quantiles come from scipy.special (no scipy.stats import at start-up): the same numbers."""
+    from unlearnbench.results import t_quantile_975
+
+    # dof <= 10 come from a table printed to 10 significant digits; beyond it scipy.special computes them.
+    assert t_quantile_975(dof) == pytest.approx(float(sps.t.ppf(0.975, dof)), rel=1e-12 if dof > 10 else 1e-9)
+    assert stats._t_quantile(0.9, dof) == pytest.approx(float(sps.t.ppf(0.95, dof)), rel=1e-12)

@@ -159,9 +159,9 @@ def t_quantile_975(dof: int) -> float:
         raise ValueError("degrees of freedom must be >= 1")
     if dof in _T975:
         return _T975[dof]
-    from scipy import stats
+    from scipy import special  # stats.t.ppf's own kernel, without importing scipy.stats
 
-    return float(stats.t.ppf(0.975, dof))
+    return float(special.stdtrit(dof, 0.975))
 
 
 def summarise(values: Sequence[float]) -> Summary:
