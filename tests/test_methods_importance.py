@@ -431,9 +431,10 @@ def test_influence_bounds_the_gradient_rows_it_holds_without_changing_the_step(
     seen: list[int] = []
     real = influence_module.per_example_gradients
 
-    def counting(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def counting(model: Any, x: torch.Tensor, y: torch.Tensor, chunk_floats: int) -> torch.Tensor:
         seen.append(int(x.shape[0]))
-        return real(model, x, y)
+        assert chunk_floats == 3 * parameter_count  # one vmap call per chunk of rows
+        return real(model, x, y, chunk_floats)
 
     monkeypatch.setattr(influence_module, "per_example_gradients", counting)
     monkeypatch.setattr(influence_module, "ROWS_FLOATS", 3 * parameter_count)

