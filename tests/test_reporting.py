@@ -683,6 +683,35 @@ def test_index_lists_runs_and_best_methods(fake_run: Path) -> None:
     assert "best TA ↑" in html and "http" not in html
 
 
+def test_index_rereads_only_changed_runs(fake_run: Path) -> None:
+    """The index keeps each run's row with its results.json's (mtime, size): unchanged runs are not parsed."""
+    import json
+    import os
+
+    from unlearnbench.reporting.index import ROW_CACHE_NAME
+
+    folder = fake_run.parent
+    render_index(folder)
+    cache_path = folder / ROW_CACHE_NAME
+    cache = json.loads(cache_path.read_text(encoding="utf-8"))
+    assert fake_run.name in cache["runs"]
+    cache["runs"][fake_run.name]["row"]["summary"] = "SENTINEL-SUMMARY"
+    cache_path.write_text(json.dumps(cache), encoding="utf-8")
+    assert "SENTINEL-SUMMARY" in render_index(folder)  # taken from the cache: the results were not re-read
+    stat = (fake_run / "results.json").stat()
+    os.utime(fake_run / "results.json", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert "SENTINEL-SUMMARY" not in render_index(folder)  # a changed results.json is read again
+    cache_path.write_text("{torn", encoding="utf-8")
+    fresh = render_index(folder)  # an unreadable cache only costs time
+    assert "SENTINEL-SUMMARY" not in fresh and json.loads(cache_path.read_text(encoding="utf-8"))["format"] == 1
+    (folder / "gone").mkdir()
+    (folder / "gone" / "results.json").write_text((fake_run / "results.json").read_text(encoding="utf-8"))
+    assert ">gone<" in render_index(folder)
+    (folder / "gone" / "results.json").unlink()
+    assert ">gone<" not in render_index(folder)
+    assert "gone" not in json.loads(cache_path.read_text(encoding="utf-8"))["runs"]
+
+
 def test_compare_renders_both_runs(
     fake_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

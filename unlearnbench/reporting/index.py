@@ -9,6 +9,8 @@ forgetting-vs-utility pictures. Both pages render from the ``results.json`` file
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -102,41 +104,99 @@ def find_runs(folder: str | os.PathLike[str]) -> list[RunEntry]:
     return entries
 
 
-def _headers(entries: list[RunEntry]) -> list[tuple[str, str]]:
+#: Per run folder, the index's row and the (mtime, size) of the results.json it was read from: rewriting
+#: the index after a run re-reads only the runs that changed, not every earlier one.
+ROW_CACHE_NAME = ".index-rows.json"
+_ROW_CACHE_FORMAT = 1
+
+
+def _run_row(results: RunResults, folder: str, report: str | None) -> dict[str, Any]:
+    """Everything the index shows of one run (JSON-serialisable, so it can be cached)."""
+    dataset = results.dataset if isinstance(results.dataset, Mapping) else {}
+    best = best_methods(results)
+    return {
+        "folder": folder,
+        "report": report,
+        "run_id": results.run_id,
+        "started": results.started_at,
+        "dataset": str(dataset.get("name") or results.config.get("dataset", "?")),
+        "forget": str(dataset.get("forget") or results.config.get("forget", "")),
+        "model": str(dataset.get("model") or results.config.get("model") or ""),
+        "summary": summary_text(results),
+        "status": _status(results),
+        "duration": format_duration(results.duration),
+        "seconds": results.duration,
+        "headline": [[c.key, f"{c.label} {direction_symbol(c)}".strip()] for c in headline_columns(results)],
+        "best": {key: [[i, format_number(v)] for i, v in pairs] for key, pairs in best.items()},
+    }
+
+
+def _read_row_cache(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / ROW_CACHE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != _ROW_CACHE_FORMAT or not isinstance(data.get("runs"), dict):
+        return {}
+    return data["runs"]
+
+
+def index_rows(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of every ``<folder>/*/results.json`` that reads, newest first.
+
+    A row is taken from the folder's row cache when its results.json has the same modification time and
+    size as when the row was made; otherwise the results are read again. The cache is rewritten
+    (atomically) when anything changed; a cache that cannot be read or written only costs time.
+    """
+    root = Path(folder)
+    cached = _read_row_cache(root)
+    rows: dict[str, Any] = {}
+    changed = False
+    for path in sorted(root.glob("*/results.json")):
+        name = path.parent.name
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        signature = [stat.st_mtime_ns, stat.st_size, path.with_name("report.html").is_file()]
+        entry = cached.get(name)
+        if isinstance(entry, dict) and entry.get("signature") == signature and isinstance(entry.get("row"), dict):
+            rows[name] = entry
+            continue
+        changed = True
+        try:
+            results = load(path)
+        except ResultsFormatError:
+            continue
+        link = f"{name}/report.html" if signature[2] else None
+        rows[name] = {"signature": signature, "row": _run_row(results, name, link)}
+    if changed or set(rows) != set(cached):
+        with contextlib.suppress(OSError):
+            atomic_write_text(root / ROW_CACHE_NAME, json.dumps({"format": _ROW_CACHE_FORMAT, "runs": rows}))
+    ordered = [entry["row"] for entry in rows.values()]
+    ordered.sort(key=lambda row: (str(row.get("started", "")), str(row.get("folder", ""))), reverse=True)
+    return ordered
+
+
+def _headers(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(key, label) of the headline columns over all runs, in the order of :data:`HEADLINE_COLUMNS`."""
     seen: dict[str, str] = {}
-    for entry in entries:
-        for column in headline_columns(entry.results):
-            seen.setdefault(column.key, f"{column.label} {direction_symbol(column)}".strip())
+    for row in rows:
+        for key, label in row["headline"]:
+            seen.setdefault(key, label)
     order = {key: i for i, key in enumerate(HEADLINE_COLUMNS)}
     return sorted(seen.items(), key=lambda kv: order.get(kv[0], len(order)))
 
 
 def render_index(folder: str | os.PathLike[str]) -> str:
     """The index page of an output folder."""
-    entries = find_runs(folder)
-    headers = _headers(entries)
-    runs = []
-    for entry in entries:
-        r = entry.results
-        best = best_methods(r)
-        dataset = r.dataset if isinstance(r.dataset, Mapping) else {}
-        runs.append(
-            {
-                "folder": entry.folder,
-                "report": entry.report,
-                "run_id": r.run_id,
-                "started": r.started_at,
-                "dataset": str(dataset.get("name") or r.config.get("dataset", "?")),
-                "forget": str(dataset.get("forget") or r.config.get("forget", "")),
-                "model": str(dataset.get("model") or r.config.get("model") or ""),
-                "summary": summary_text(r),
-                "status": _status(r),
-                "duration": format_duration(r.duration),
-                "seconds": r.duration,
-                "best": [[(i, format_number(v)) for i, v in best.get(key, [])] for key, _ in headers],
-            }
-        )
+    rows = index_rows(folder)
+    headers = _headers(rows)
+    runs = [
+        {**{k: v for k, v in row.items() if k not in ("headline", "best")},
+         "best": [[tuple(pair) for pair in row["best"].get(key, [])] for key, _ in headers]}
+        for row in rows
+    ]  # fmt: skip
     return render_template(
         "index.html.j2", folder=str(Path(folder).resolve().name), headers=headers, runs=runs
     )
