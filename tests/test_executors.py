@@ -227,3 +227,19 @@ def test_pinned_threads_hold_for_the_session_only(tmp_path: Path, capsys: pytest
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_workers_train_at_the_drivers_resolved_precision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto`` is resolved once, by the driver: a worker on other hardware must not resolve it differently."""
+    import torch
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    session, bench, _ = _session(tmp_path, seeds=1, oracles=1, epochs=1)
+    assert session.config.precision == "auto" and bench.recipe.precision == "bf16"
+    spec = executors_base.work_spec(session, "tok", tmp_path)
+    assert spec.config.precision == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    worker = Session(spec.config, session.plugins, session.registry)
+    worker.collect()
+    assert worker._build_bench().recipe.precision == "bf16"  # the worker keeps the driver's choice
