@@ -30,7 +30,15 @@ import torch
 from torch import nn
 
 from unlearnbench.data.pipeline import TensorData
-from unlearnbench.training import Recipe, make_optimizer, prepare_batch, resolve_precision, train, training_autocast
+from unlearnbench.training import (
+    Recipe,
+    make_optimizer,
+    prepare_batch,
+    resolve_precision,
+    train,
+    training_autocast,
+    training_layout,
+)
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -72,8 +80,6 @@ def bench_bare(
 ) -> float:
     """Images/s of forward + backward + SGD on one prepared batch, with the loop's autocast and layout."""
     model = build(name, size).to(device).train()
-    if precision == "bf16" and device.type == "cpu":
-        model.to(memory_format=torch.channels_last)  # as the loop trains on CPU under bf16
     optimizer = make_optimizer(model, Recipe())
     xb = prepare_batch(torch.randn(batch, 3, size, size, device=device), device, precision)
     yb = torch.randint(0, 10, (batch,), device=device)
@@ -85,14 +91,15 @@ def bench_bare(
         loss.backward()
         optimizer.step()
 
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return steps * batch / (time.perf_counter() - start)
+    with training_layout(model, device, precision):  # the loop's own layout under bf16
+        for _ in range(warmup):
+            step()
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        return steps * batch / (time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

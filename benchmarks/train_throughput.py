@@ -31,7 +31,15 @@ import torch
 from torch import nn
 
 from unlearnbench.data.pipeline import TensorData
-from unlearnbench.training import Recipe, make_optimizer, prepare_batch, resolve_precision, train, training_autocast
+from unlearnbench.training import (
+    Recipe,
+    make_optimizer,
+    prepare_batch,
+    resolve_precision,
+    train,
+    training_autocast,
+    training_layout,
+)
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -77,8 +85,6 @@ def bench_bare(model_name: str, steps: int, batch: int, warmup: int, precision: 
     cpu = torch.device("cpu")
     model = build_model(model_name)
     model.train()
-    if precision == "bf16":
-        model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, Recipe())
     xb = prepare_batch(torch.randn(batch, 3, 32, 32), cpu, precision)
     yb = torch.randint(0, 10, (batch,))
@@ -90,12 +96,13 @@ def bench_bare(model_name: str, steps: int, batch: int, warmup: int, precision: 
         loss.backward()
         optimizer.step()
 
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch / (time.perf_counter() - start)
+    with training_layout(model, cpu, precision):  # the loop's own layout under bf16
+        for _ in range(warmup):
+            step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return steps * batch / (time.perf_counter() - start)
 
 
 class _PILDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ The recipe's ``precision`` selects the arithmetic of the forward and backward pa
 (:func:`training_autocast`, :func:`prepare_batch`): ``"fp32"`` is the plain loop; ``"bf16"`` runs them
 under bf16 autocast with channels-last inputs (and, on CPU, a channels-last model while it trains), the
 weights and the optimiser state staying float32. :func:`resolve_precision` turns the run's ``auto`` into
-``bf16`` where the hardware computes bf16 natively (CUDA; CPUs with AVX512-BF16 or AMX), measured 1.48x
+``bf16`` where the hardware computes bf16 natively (CUDA; CPUs with AVX512-BF16 or AMX), measured 1.46x
 the float32 step of ResNet-18 on a 2-core AVX512-BF16 CPU (``benchmarks/train_throughput.py``).
 ``compile_model=True`` wraps the model in ``torch.compile`` for the training steps only.
 """
@@ -142,8 +142,8 @@ def training_autocast(device: torch.device, precision: str = "fp32") -> contextl
 def prepare_batch(x: torch.Tensor, device: torch.device, precision: str = "fp32") -> torch.Tensor:
     """The input batch in the fastest layout: channels-last on CUDA and under bf16, unchanged otherwise.
 
-    A float32 CPU batch stays contiguous: channels-last gained nothing there (1.007x) and would change the
-    plain loop's bits.
+    A float32 CPU batch stays contiguous: channels-last gained little there (1.01-1.07x in two runs) and
+    would change the plain loop's bits.
     """
     if x.dim() == 4 and (device.type == "cuda" or precision == "bf16"):
         return x.contiguous(memory_format=torch.channels_last)
@@ -222,61 +222,49 @@ def train(
     if recipe.schedule == "cosine" and recipe.epochs > 0:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
     model.train()
-    with training_layout(model, target, recipe.precision):
-        stats = _train_epochs(model, data, recipe, seed, target, generator, optimizer, scheduler, progress,
-                              loss_fn, description, aux, time_budget, after_step, compile_model)  # fmt: skip
-    model.eval()
-    return stats
-
-
-def _train_epochs(
-    model: nn.Module, data: TensorData, recipe: Recipe, seed: int, target: torch.device,
-    generator: torch.Generator, optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None, progress: ProgressCallback | None,
-    loss_fn: LossFn, description: str, aux: TensorData | None, time_budget: float | None,
-    after_step: Callable[[nn.Module], None] | None, compile_model: bool,
-) -> TrainStats:  # fmt: skip
-    """The epochs of :func:`train` (model, optimiser and seeds already set up)."""
-    runner: nn.Module = compiled(model) if compile_model else model  # type: ignore[assignment]
     precision = recipe.precision
-    start = time.perf_counter()
-    steps = 0
-    # The last loss stays a device tensor until the end: converting it every step would make each CUDA
-    # step wait for the previous one to finish instead of queueing work ahead.
-    last: torch.Tensor | None = None
-    drop_last = len(data) > recipe.batch_size
-    aux_stream = _endless(aux.to(target), recipe.batch_size, recipe.augment, seed) if aux is not None else None
-    out_of_time = False
-    for epoch in range(recipe.epochs):
-        for xb, yb in data.batches(
-            recipe.batch_size, shuffle=True, augment=recipe.augment, generator=generator, drop_last=drop_last
-        ):
-            optimizer.zero_grad(set_to_none=True)
-            xb = prepare_batch(xb, target, precision)
-            with training_autocast(target, precision):
-                if aux_stream is not None:
-                    ax, ay = next(aux_stream)
-                    loss = loss_fn(runner, xb, yb, prepare_batch(ax, target, precision), ay)
-                else:
-                    loss = loss_fn(runner, xb, yb)
-            loss.backward()
-            optimizer.step()
-            if after_step is not None:
-                after_step(model)
-            steps += 1
-            last = loss.detach()
-            if time_budget is not None and time.perf_counter() - start > time_budget:
-                out_of_time = True
+    # Under bf16 on CPU the model trains channels-last; the layout is restored on the way out.
+    with training_layout(model, target, precision):
+        runner: nn.Module = compiled(model) if compile_model else model  # type: ignore[assignment]
+        start = time.perf_counter()
+        steps = 0
+        # The last loss stays a device tensor until the end: converting it every step would make each CUDA
+        # step wait for the previous one to finish instead of queueing work ahead.
+        last: torch.Tensor | None = None
+        drop_last = len(data) > recipe.batch_size
+        aux_stream = _endless(aux.to(target), recipe.batch_size, recipe.augment, seed) if aux is not None else None
+        out_of_time = False
+        for epoch in range(recipe.epochs):
+            for xb, yb in data.batches(
+                recipe.batch_size, shuffle=True, augment=recipe.augment, generator=generator, drop_last=drop_last
+            ):
+                optimizer.zero_grad(set_to_none=True)
+                xb = prepare_batch(xb, target, precision)
+                with training_autocast(target, precision):
+                    if aux_stream is not None:
+                        ax, ay = next(aux_stream)
+                        loss = loss_fn(runner, xb, yb, prepare_batch(ax, target, precision), ay)
+                    else:
+                        loss = loss_fn(runner, xb, yb)
+                loss.backward()
+                optimizer.step()
+                if after_step is not None:
+                    after_step(model)
+                steps += 1
+                last = loss.detach()
+                if time_budget is not None and time.perf_counter() - start > time_budget:
+                    out_of_time = True
+                    break
+            if scheduler is not None:
+                scheduler.step()
+            if progress is not None:
+                progress(description, epoch + 1, recipe.epochs)
+            if out_of_time:
                 break
-        if scheduler is not None:
-            scheduler.step()
-        if progress is not None:
-            progress(description, epoch + 1, recipe.epochs)
-        if out_of_time:
-            break
-    if target.type == "cuda":
-        torch.cuda.synchronize(target)  # queued steps count towards the time they take
-    seconds = time.perf_counter() - start
+        if target.type == "cuda":
+            torch.cuda.synchronize(target)  # queued steps count towards the time they take
+        seconds = time.perf_counter() - start
+    model.eval()
     images = steps * min(recipe.batch_size, len(data))
     return TrainStats(
         seconds=seconds,

@@ -14,7 +14,6 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,7 @@ from unlearnbench.results import (
 
 __all__ = [
     "HEADLINE_COLUMNS",
-    "RunEntry",
     "best_methods",
-    "find_runs",
     "headline_columns",
     "render_compare",
     "render_index",
@@ -59,15 +56,6 @@ HEADLINE_COLUMNS: tuple[str, ...] = (
     "runtime.ratio",
 )
 INDEX_NAME = "index.html"
-
-
-@dataclass(frozen=True)
-class RunEntry:
-    """One run folder of an index: its name, results and the relative link to its report (if written)."""
-
-    folder: str
-    results: RunResults
-    report: str | None
 
 
 def headline_columns(results: RunResults) -> list[Column]:
@@ -87,21 +75,6 @@ def best_methods(results: RunResults) -> dict[str, list[tuple[str, float]]]:
         if ids:
             out[column.key] = [(i, results.item(i).summary[column.key].mean) for i in sorted(ids)]
     return out
-
-
-def find_runs(folder: str | os.PathLike[str]) -> list[RunEntry]:
-    """Every ``<folder>/*/results.json`` that reads, newest first; unreadable ones are left out."""
-    entries = []
-    for path in sorted(Path(folder).glob("*/results.json")):
-        try:
-            results = load(path)
-        except ResultsFormatError:
-            continue
-        report = path.with_name("report.html")
-        link = f"{path.parent.name}/report.html" if report.is_file() else None
-        entries.append(RunEntry(path.parent.name, results, link))
-    entries.sort(key=lambda e: (e.results.started_at, e.folder), reverse=True)
-    return entries
 
 
 #: Per run folder, the index's row and the (mtime, size) of the results.json it was read from: rewriting
