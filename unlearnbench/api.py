@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from unlearnbench.data.pipeline import TensorData
-    from unlearnbench.training import Recipe, TrainStats
+    from unlearnbench.training import Phase, Recipe, TrainStats
 
 #: The split names every model is evaluated on, in this order.
 SPLIT_NAMES: tuple[str, ...] = ("forget", "retain", "test", "val")
@@ -165,6 +165,31 @@ class UnlearnContext:
             model, data, final, seed=self.seed, device=self.device, progress=self.progress,
             loss_fn=loss_fn or cross_entropy_loss, description=description, aux=aux,
             time_budget=self.time_budget, after_step=after_step,
+        )  # fmt: skip
+
+
+    def train_phases(
+        self,
+        model: nn.Module,
+        phases: Sequence[Phase],
+        recipe: Recipe | None = None,
+        *,
+        after_step: Callable[[nn.Module], None] | None = None,
+        description: str = "unlearn",
+        **overrides: Any,
+    ) -> TrainStats:
+        """Train ``model`` in place, every epoch one pass per phase in order, with one optimiser.
+
+        For reference loops that, each epoch, make a pass over one set and then over another (see
+        :func:`unlearnbench.training.train_phases`); ``overrides`` as in :meth:`train`.
+        """
+        from unlearnbench.training import train_phases
+
+        base = recipe if recipe is not None else self.recipe
+        final = dataclasses.replace(base, **overrides) if overrides else base
+        return train_phases(
+            model, phases, final, seed=self.seed, device=self.device, progress=self.progress,
+            description=description, time_budget=self.time_budget, after_step=after_step,
         )  # fmt: skip
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from unlearnbench.fidelity import Fidelity, Source
 from unlearnbench.plugins import build_plugin_manager
 from unlearnbench.registry import Registry, build_registry
 from unlearnbench.selection import expand_grid, format_value
@@ -51,6 +53,7 @@ def render_methods(registry: Registry) -> str:
             f"| {link} | {_cell(entry.description)} | {_cell(_params(dict(getattr(cls, 'defaults', {}) or {})))} "
             f"| {len(points) or 1} | {'yes' if getattr(cls, 'requires_class_forget', False) else ''} |"
         )
+    lines += render_fidelity(registry.methods, "methods")
     return "\n".join(lines) + "\n"
 
 
@@ -78,7 +81,73 @@ def render_metrics(registry: Registry) -> str:
         )
         link = f"[`{name}`](metrics/{name}.md)" if (DOCS / "metrics" / f"{name}.md").is_file() else f"`{name}`"
         lines.append(f"| {link} | {_cell(entry.description)} | {_cell(shown)} | {getattr(cls, 'scope', 'model')} |")
+    lines += render_fidelity(registry.metrics, "metrics")
     return "\n".join(lines) + "\n"
+
+
+def _place(record: Fidelity, source: Source) -> str:
+    """``file:lines`` of ``source``, linked to its permanent URL where it has one."""
+    where = "paper" if source.file == "paper" else f"`{source.file}`"
+    where += f" {source.lines}" if source.lines else ""
+    if source.repository and source.repository != record.repository:
+        where = f"{source.repository}: {where}"
+    url = record.url(source)
+    return f"[{where}]({url})" if url else where
+
+
+def _reference_value(source: Source) -> str:
+    return "—" if source.value is None else f"`{format_value(source.value)}`"
+
+
+def render_fidelity(entries: Mapping[str, Any], kind: str) -> list[str]:
+    """The fidelity section: per plugin, the reference read, its loop, every default's source, differences."""
+    lines = [
+        "",
+        "## Fidelity to the reference code",
+        "",
+        f"Each row below is the plugin's `fidelity` record (`unlearnbench/{kind}/<name>.py`): the authors'",
+        "repository and the commit that was read, where the loop sits, the source of every default, and each",
+        "remaining difference with why it remains and its measured effect.",
+        "",
+        "| " + kind[:-1] + " | reference | loop | differences |",
+        "| --- | --- | --- | --- |",
+    ]
+    records = {name: getattr(entry.cls, "fidelity", None) for name, entry in sorted(entries.items())}
+    for name, record in records.items():
+        if not isinstance(record, Fidelity):
+            lines.append(f"| `{name}` | no record | | |")
+            continue
+        reference = f"{record.repository}@{record.commit[:10]}" if record.repository and record.commit else "paper"
+        loop = "; ".join(_place(record, source) for source in record.loop)
+        lines.append(f"| `{name}` | {_cell(reference)} | {_cell(loop)} | {len(record.differences)} |")
+    for name, record in records.items():
+        if not isinstance(record, Fidelity):
+            continue
+        cls = entries[name].cls
+        defaults = dict(getattr(cls, "defaults", {}) or {})
+        lines += ["", f"### `{name}`", "", _cell(record.paper)]
+        if record.repository:
+            lines += ["", f"Reference code: `{record.repository}` at commit `{record.commit}`."]
+        if defaults or record.defaults:
+            lines += ["", "| parameter | ours | reference | source |", "| --- | --- | --- | --- |"]
+            for key in sorted(set(defaults) | set(record.defaults)):
+                source = record.defaults.get(key)
+                ours = f"`{format_value(defaults[key])}`" if key in defaults else "(not a default)"
+                if source is None:
+                    lines.append(f"| `{key}` | {ours} | **uncited** | |")
+                    continue
+                cited = _place(record, source) + (f" ({source.note})" if source.note else "")
+                lines.append(f"| `{key}` | {ours} | {_reference_value(source)} | {_cell(cited)} |")
+        for difference in record.differences:
+            about = f" (`{difference.parameter}`)" if difference.parameter else ""
+            lines += [
+                "",
+                f"- **Differs{about}:** {_cell(difference.what)} **Why:** {_cell(difference.why)} "
+                f"**Measured:** {_cell(difference.effect)}",
+            ]
+        for note in record.paper_over_code:
+            lines += ["", f"- **Paper over code:** {_cell(note)}"]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ that raises or yields NaN becomes an error outcome or cell, never a crash.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import inspect
@@ -75,13 +76,46 @@ RANDOM_MODEL_SEED = 2_000_003_011
 
 
 def source_hash(cls: type) -> str:
-    """sha256 of the source of the module defining ``cls``: cached results follow code changes."""
+    """sha256 of the code of the module defining ``cls``: cached results follow code changes.
+
+    The code is the module's syntax tree without its docstrings and without the class-level ``fidelity``
+    records (:mod:`unlearnbench.fidelity`): documentation edits, comments and citations leave cached
+    models and values valid, while any change to what runs gives new keys.
+    """
     module = sys.modules.get(cls.__module__)
     try:
         text = inspect.getsource(module) if module is not None else inspect.getsource(cls)
     except (OSError, TypeError):
         text = f"{cls.__module__}.{cls.__qualname__}:{getattr(cls, 'version', '')}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(code_fingerprint(text).encode()).hexdigest()[:16]
+
+
+def code_fingerprint(source: str) -> str:
+    """``ast.dump`` of ``source`` without docstrings and class-level ``fidelity = ...`` records."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        kept = [statement for statement in body if not _is_documentation(statement)]
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.body = kept or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
+def _is_documentation(statement: ast.stmt) -> bool:
+    """A bare string expression (a docstring) or an assignment to ``fidelity``."""
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+        return isinstance(statement.value.value, str)
+    if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+        return statement.target.id == "fidelity"
+    if isinstance(statement, ast.Assign):
+        return any(isinstance(target, ast.Name) and target.id == "fidelity" for target in statement.targets)
+    return False
 
 
 @dataclass

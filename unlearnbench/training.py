@@ -186,6 +186,20 @@ def _endless(
         yield from data.batches(batch_size, shuffle=True, augment=augment, generator=generator)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One pass of an epoch: iterate ``data`` with ``loss_fn`` (and, with ``aux``, a paired stream).
+
+    :func:`train_phases` runs its phases one after the other in every epoch, with one optimiser and one
+    schedule, as reference loops that make a pass over the forget set and then a pass over the retain set.
+    """
+
+    data: TensorData
+    loss_fn: LossFn = cross_entropy_loss
+    aux: TensorData | None = None
+    name: str = ""
+
+
 def train(
     model: nn.Module,
     data: TensorData,
@@ -211,9 +225,35 @@ def train(
     """
     if len(data) == 0:
         raise ValueError("cannot train on an empty dataset")
-    target = torch.device(device) if device is not None else data.device
+    return train_phases(
+        model, [Phase(data, loss_fn, aux)], recipe, seed=seed, device=device, progress=progress,
+        description=description, time_budget=time_budget, after_step=after_step, compile_model=compile_model,
+    )  # fmt: skip
+
+
+def train_phases(
+    model: nn.Module,
+    phases: Sequence[Phase],
+    recipe: Recipe,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: ProgressCallback | None = None,
+    description: str = "train",
+    time_budget: float | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
+    compile_model: bool = False,
+) -> TrainStats:
+    """Train ``model`` in place: every epoch runs each phase's pass in order, with one optimiser.
+
+    With one phase this is :func:`train` (the same batches in the same order). The phases share the
+    shuffling generator, so phase 2's order follows phase 1's draws; a phase with empty data is skipped.
+    The schedule is stepped once per epoch, after the last phase.
+    """
+    phases = [phase for phase in phases if len(phase.data) > 0]
+    if not phases:
+        raise ValueError("cannot train on an empty dataset")
+    target = torch.device(device) if device is not None else phases[0].data.device
     model.to(target)
-    data = data.to(target) if data.device != target else data
     torch.manual_seed(seed)
     generator = torch.Generator()
     generator.manual_seed(seed)
@@ -228,32 +268,42 @@ def train(
         runner: nn.Module = compiled(model) if compile_model else model  # type: ignore[assignment]
         start = time.perf_counter()
         steps = 0
+        images = 0
         # The last loss stays a device tensor until the end: converting it every step would make each CUDA
         # step wait for the previous one to finish instead of queueing work ahead.
         last: torch.Tensor | None = None
-        drop_last = len(data) > recipe.batch_size
-        aux_stream = _endless(aux.to(target), recipe.batch_size, recipe.augment, seed) if aux is not None else None
+        datas = [phase.data.to(target) if phase.data.device != target else phase.data for phase in phases]
+        aux_streams = [
+            _endless(phase.aux.to(target), recipe.batch_size, recipe.augment, seed + 7 * index)
+            if phase.aux is not None else None
+            for index, phase in enumerate(phases)
+        ]  # fmt: skip
         out_of_time = False
         for epoch in range(recipe.epochs):
-            for xb, yb in data.batches(
-                recipe.batch_size, shuffle=True, augment=recipe.augment, generator=generator, drop_last=drop_last
-            ):
-                optimizer.zero_grad(set_to_none=True)
-                xb = prepare_batch(xb, target, precision)
-                with training_autocast(target, precision):
-                    if aux_stream is not None:
-                        ax, ay = next(aux_stream)
-                        loss = loss_fn(runner, xb, yb, prepare_batch(ax, target, precision), ay)
-                    else:
-                        loss = loss_fn(runner, xb, yb)
-                loss.backward()
-                optimizer.step()
-                if after_step is not None:
-                    after_step(model)
-                steps += 1
-                last = loss.detach()
-                if time_budget is not None and time.perf_counter() - start > time_budget:
-                    out_of_time = True
+            for phase, data, aux_stream in zip(phases, datas, aux_streams, strict=True):
+                drop_last = len(data) > recipe.batch_size
+                for xb, yb in data.batches(
+                    recipe.batch_size, shuffle=True, augment=recipe.augment, generator=generator, drop_last=drop_last
+                ):
+                    optimizer.zero_grad(set_to_none=True)
+                    xb = prepare_batch(xb, target, precision)
+                    with training_autocast(target, precision):
+                        if aux_stream is not None:
+                            ax, ay = next(aux_stream)
+                            loss = phase.loss_fn(runner, xb, yb, prepare_batch(ax, target, precision), ay)
+                        else:
+                            loss = phase.loss_fn(runner, xb, yb)
+                    loss.backward()
+                    optimizer.step()
+                    if after_step is not None:
+                        after_step(model)
+                    steps += 1
+                    images += min(recipe.batch_size, len(data))
+                    last = loss.detach()
+                    if time_budget is not None and time.perf_counter() - start > time_budget:
+                        out_of_time = True
+                        break
+                if out_of_time:
                     break
             if scheduler is not None:
                 scheduler.step()
@@ -265,7 +315,6 @@ def train(
             torch.cuda.synchronize(target)  # queued steps count towards the time they take
         seconds = time.perf_counter() - start
     model.eval()
-    images = steps * min(recipe.batch_size, len(data))
     return TrainStats(
         seconds=seconds,
         epochs=recipe.epochs,
