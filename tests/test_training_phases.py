@@ -70,3 +70,30 @@ def test_empty_phases_are_skipped_and_all_empty_is_an_error() -> None:
     assert log == ["R", "R"]
     with pytest.raises(ValueError, match="empty"):
         train_phases(_model(), [Phase(empty)], Recipe(epochs=1))
+
+
+def test_a_pass_keeps_its_last_partial_batch_unless_the_recipe_drops_it() -> None:
+    log: list[str] = []
+    train_phases(_model(), [Phase(_data(40, 1), _tagged("F", log))], Recipe(epochs=1, batch_size=16, drop_last=False))
+    assert log == ["F"] * 3  # 16 + 16 + 8
+    assert "drop_last" not in Recipe().key()
+    assert Recipe(drop_last=False).key()["drop_last"] is False
+
+
+def test_methods_keep_the_last_partial_batch_like_a_dataloader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ctx.train`` passes ``drop_last=False`` (the reference implementations' ``DataLoader`` default)."""
+    from unlearnbench.testing import tiny_bench, unlearn_context
+
+    seen: list[Recipe] = []
+    real = training.train_phases
+
+    def spy(model: nn.Module, phases: list[Phase], recipe: Recipe, **kwargs: object) -> training.TrainStats:
+        seen.append(recipe)
+        return real(model, phases, recipe, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training, "train_phases", spy)
+    model, ctx = unlearn_context(tiny_bench())
+    ctx.train(model, ctx.retain, epochs=1, batch_size=64)
+    ctx.train_phases(model, [Phase(ctx.forget), Phase(ctx.retain)], epochs=1, batch_size=64)
+    ctx.train(model, ctx.retain, epochs=1, batch_size=64, drop_last=True)
+    assert [r.drop_last for r in seen] == [False, False, True]

@@ -139,6 +139,12 @@ class UnlearnContext:
         g.manual_seed(int(self.seed) * 1_000_003 + offset)
         return g
 
+    def _method_recipe(self, recipe: Recipe | None, overrides: Mapping[str, Any]) -> Recipe:
+        """``recipe`` (default: the run's) with ``overrides``; a method's passes keep their last partial batch
+        (``drop_last=False``, as the ``DataLoader`` of every reference implementation) unless it says otherwise."""
+        base = recipe if recipe is not None else self.recipe
+        return dataclasses.replace(base, **{"drop_last": False, **overrides})
+
     def train(
         self,
         model: nn.Module,
@@ -155,12 +161,12 @@ class UnlearnContext:
 
         ``overrides`` replace fields of ``recipe`` (default: the run's recipe), e.g.
         ``ctx.train(model, ctx.retain, epochs=5, lr=0.01, augment=False)``. ``loss_fn``, ``aux`` and
-        ``after_step`` are passed through; the context's ``time_budget`` is respected.
+        ``after_step`` are passed through; the context's ``time_budget`` is respected. Every pass keeps its
+        last partial batch unless ``drop_last=True`` is given (the base models' loop drops it).
         """
         from unlearnbench.training import cross_entropy_loss, train
 
-        base = recipe if recipe is not None else self.recipe
-        final = dataclasses.replace(base, **overrides) if overrides else base
+        final = self._method_recipe(recipe, overrides)
         return train(
             model, data, final, seed=self.seed, device=self.device, progress=self.progress,
             loss_fn=loss_fn or cross_entropy_loss, description=description, aux=aux,
@@ -185,8 +191,7 @@ class UnlearnContext:
         """
         from unlearnbench.training import train_phases
 
-        base = recipe if recipe is not None else self.recipe
-        final = dataclasses.replace(base, **overrides) if overrides else base
+        final = self._method_recipe(recipe, overrides)
         return train_phases(
             model, phases, final, seed=self.seed, device=self.device, progress=self.progress,
             description=description, time_budget=self.time_budget, after_step=after_step,

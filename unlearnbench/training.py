@@ -45,16 +45,21 @@ class Recipe:
     nesterov: bool = False
     optimizer: str = "sgd"  # "sgd" (the seed's) or "adam" (betas 0.9, 0.999; momentum ignored)
     precision: str = "fp32"  # "fp32" or "bf16" (autocast); see resolve_precision for the run's "auto"
+    #: Drop each pass's last partial batch when the data hold more than one batch (the base models' loop);
+    #: ``False`` keeps it, as a PyTorch ``DataLoader`` does by default.
+    drop_last: bool = True
 
     def key(self) -> dict[str, object]:
         """The recipe as a plain dict for cache keys and results.json.
 
-        ``precision`` enters only when it is not ``fp32``, so float32 checkpoints cached before the field
-        existed keep their keys.
+        ``precision`` enters only when it is not ``fp32`` and ``drop_last`` only when it is ``False``, so
+        checkpoints cached before the fields existed keep their keys.
         """
         fields = asdict(self)
         if fields["precision"] == "fp32":
             del fields["precision"]
+        if fields["drop_last"]:
+            del fields["drop_last"]
         return {**fields, "version": RECIPE_VERSION}
 
 
@@ -281,7 +286,7 @@ def train_phases(
         out_of_time = False
         for epoch in range(recipe.epochs):
             for phase, data, aux_stream in zip(phases, datas, aux_streams, strict=True):
-                drop_last = len(data) > recipe.batch_size
+                drop_last = recipe.drop_last and len(data) > recipe.batch_size
                 for xb, yb in data.batches(
                     recipe.batch_size, shuffle=True, augment=recipe.augment, generator=generator, drop_last=drop_last
                 ):
