@@ -40,7 +40,8 @@ from unlearnbench.methods.fisher_forgetting import (
     scrub_parameter,
 )
 from unlearnbench.methods.influence import Influence, WoodFisherRecursion, influence_direction
-from unlearnbench.methods.salun import SalUn, mark_forget_labels, random_wrong_labels, saliency_mask
+from unlearnbench.methods.random_label import random_wrong_labels
+from unlearnbench.methods.salun import SALIENCY_STREAM, SalUn, saliency_mask
 from unlearnbench.methods.ssd import SSD, dampening_factors
 from unlearnbench.testing import run_method, split_accuracy, split_loss, tiny_bench
 
@@ -263,16 +264,22 @@ def test_same_seed_same_weights_and_original_untouched(cls: type, params: dict[s
 
 def test_salun_updates_only_the_salient_fraction_and_forgets() -> None:
     bench = tiny_bench("class:1")
-    run = run_method(SalUn, {"epochs": 5, "mask_ratio": 0.3}, bench=bench)
+    run = run_method(SalUn, {"epochs": 5, "mask_ratio": 0.3, "lr": 0.05}, bench=bench)
     before, after = params(run.before), params(run.after)
-    mask = saliency_mask(fresh_original(run), run.ctx.forget, 0.3)
+    # The same saliency pass as the method's: shuffled and augmented from the replicate's generator.
+    scores = importance.summed_batch_gradients(
+        fresh_original(run), run.ctx.forget, 64, augment=True, generator=run.ctx.generator(SALIENCY_STREAM)
+    )
+    mask = saliency_mask(
+        fresh_original(run), run.ctx.forget, 0.3, 64, augment=True, generator=run.ctx.generator(SALIENCY_STREAM)
+    )
     total = sum(m.numel() for m in mask.values())
     assert sum(int(m.sum()) for m in mask.values()) == int(total * 0.3)
     for name, m in mask.items():
         assert torch.equal(after[name][~m], before[name][~m])  # non-salient: exactly the original
     assert any(not torch.equal(after[n][m], before[n][m]) for n, m in mask.items())
     # The salient weights are those with the largest forget-loss gradient.
-    magnitude = gradient_magnitudes(fresh_original(run), run.ctx.forget)
+    magnitude = {name: g.abs() for name, g in scores.items()}
     chosen = torch.cat([magnitude[n][m] for n, m in mask.items()])
     rest = torch.cat([magnitude[n][~m] for n, m in mask.items()])
     assert float(chosen.min()) >= float(rest.max())
@@ -282,11 +289,9 @@ def test_salun_updates_only_the_salient_fraction_and_forgets() -> None:
 
 def test_salun_random_labels_are_always_wrong() -> None:
     y = torch.tensor([0, 1, 2, 3] * 50)
-    drawn = random_wrong_labels(mark_forget_labels(y), 4, torch.Generator().manual_seed(0))
+    drawn = random_wrong_labels(y, 4, torch.Generator().manual_seed(0))
     assert (drawn != y).all() and ((drawn >= 0) & (drawn < 4)).all()
     assert set(drawn[y == 0].tolist()) == {1, 2, 3}
-    untouched = torch.tensor([2, 0, 1])
-    assert torch.equal(random_wrong_labels(untouched, 4, torch.Generator()), untouched)
 
 
 def test_ssd_dampening_factors_by_hand() -> None:
@@ -303,7 +308,11 @@ def test_ssd_dampens_exactly_the_parameters_specialised_to_the_forget_set() -> N
     # One class of four is 25 % of the data, so α must stay below 1 / 0.25 to select anything.
     bench = tiny_bench("class:1")
     alpha = 1.0
-    run = run_method(SSD, {"alpha": alpha}, bench=bench)
+    # The random-forgetting set-up (batches of 128 in data order): under the reference's class-wise one
+    # (batches of 64 over a class-ordered retain set) every retain batch of this bench is a single class
+    # of 64 and the full-data importance dwarfs the forget importance, so almost nothing is selected.
+    setup = {"batch_size": 128, "sort_retain_by_class": False}
+    run = run_method(SSD, {"alpha": alpha, **setup}, bench=bench)
     model = fresh_original(run)
     forget_imp = squared_batch_gradients(model, run.ctx.forget, 128)
     full_imp = squared_batch_gradients(model, concatenate(run.ctx.retain, run.ctx.forget), 128)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 __all__ = ["Difference", "Fidelity", "Source", "github_url"]
 
@@ -88,4 +89,4 @@ def github_url(repository: str, commit: str, file: str, lines: str) -> str:
     if lines and lines[0].isdigit():
         first, _, last = lines.partition("-")
         anchor = f"#L{first}" + (f"-L{last}" if last else "")
-    return f"https://github.com/{repository}/blob/{commit}/{file}{anchor}"
+    return f"https://github.com/{repository}/blob/{commit}/{quote(file)}{anchor}"

@@ -1,12 +1,14 @@
 """Per-parameter importance and gradient estimates shared by the methods that read the loss landscape.
 
 Every helper works over the model's *trainable* parameters (``requires_grad``), in eval mode (BatchNorm
-normalises with its running statistics and never updates them; dropout is off), in a fixed data order,
-without augmentation, so the result is a deterministic function of the model and the data. The model's
-train/eval flags and its ``.grad`` fields are left as they were found.
+normalises with its running statistics and never updates them; dropout is off). By default the data are
+visited in a fixed order without augmentation, so the result is a deterministic function of the model and
+the data; the helpers that take a ``generator`` can instead shuffle and augment as a reference code's
+training loader does. The model's train/eval flags and its ``.grad`` fields are left as they were found.
 
 - :func:`loss_gradient` / :func:`gradient_magnitudes`: the gradient of the mean cross-entropy over a set
-  (SalUn's saliency is its magnitude).
+  (optionally through the training augmentation); :func:`summed_batch_gradients`: the sum of minibatch-mean
+  gradients over one (shuffled, augmented) pass, SalUn's saliency before its magnitude is taken.
 - :func:`squared_batch_gradients`: the mean over minibatches of the squared minibatch gradient (the
   "diagonal Fisher" importance of SSD's reference code).
 - :func:`per_example_gradients`: flat per-example gradients of the cross-entropy (influence methods).
@@ -102,11 +104,16 @@ def loss_gradient(
     data: TensorData,
     batch_size: int = 256,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    *,
+    augment: bool = False,
+    generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Gradient of the mean loss over ``data`` w.r.t. each trainable parameter (eval mode, no augmentation).
+    """Gradient of the mean loss over ``data`` w.r.t. each trainable parameter (eval mode).
 
     ``loss_fn(logits, y)`` must return the *summed* loss of a batch (default: summed cross-entropy), so
-    the result does not depend on ``batch_size``.
+    the result does not depend on ``batch_size``. With ``augment`` every example is seen once through the
+    data's training augmentation (random crop and flip drawn from ``generator``), as reference codes
+    that compute their gradients through the training transform; by default it is not augmented.
     """
     params = trainable(model)
     total = {name: torch.zeros_like(p) for name, p in params.items()}
@@ -115,7 +122,7 @@ def loss_gradient(
         return total
     summed = loss_fn or (lambda logits, y: nn.functional.cross_entropy(logits, y, reduction="sum"))
     with evaluation_mode(model), _grads_preserved(params):
-        for x, y in data.batches(batch_size):
+        for x, y in data.batches(batch_size, augment=augment, generator=generator):
             grads = torch.autograd.grad(summed(model(x), y), list(params.values()), allow_unused=True)
             for name, g in zip(params, grads, strict=True):
                 if g is not None:
@@ -124,8 +131,38 @@ def loss_gradient(
 
 
 def gradient_magnitudes(model: nn.Module, data: TensorData, batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """``|∇θ mean CE(data)|`` per trainable parameter: SalUn's weight saliency."""
+    """``|∇θ mean CE(data)|`` per trainable parameter (the mean over examples, unaugmented)."""
     return {name: g.abs() for name, g in loss_gradient(model, data, batch_size).items()}
+
+
+def summed_batch_gradients(
+    model: nn.Module,
+    data: TensorData,
+    batch_size: int = 256,
+    *,
+    augment: bool = False,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Sum over minibatches of the gradient of each minibatch's *mean* cross-entropy (eval mode).
+
+    SalUn's saliency accumulates ``∇θ mean CE(batch)`` over one pass of its shuffled, augmented forget
+    loader, so the examples of a partial last batch weigh more than the others. With a ``generator`` the
+    batches are drawn in a random order from it (and augmented with it when ``augment``); without one,
+    in data order. Equal batches give ``len(data) / batch_size`` times :func:`loss_gradient`.
+    """
+    params = trainable(model)
+    total = {name: torch.zeros_like(p) for name, p in params.items()}
+    if len(data) == 0:
+        return total
+    batches = data.batches(batch_size, shuffle=generator is not None, augment=augment, generator=generator)
+    with evaluation_mode(model), _grads_preserved(params):
+        for x, y in batches:
+            loss = nn.functional.cross_entropy(model(x), y)
+            grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+            for name, g in zip(params, grads, strict=True):
+                if g is not None:
+                    total[name] += g
+    return total
 
 
 def squared_batch_gradients(

@@ -1,29 +1,29 @@
 """``boundary_expand``: Boundary Expanding (Chen, Gao, Liu, Peng and Wang, "Boundary Unlearning: rapid
 forgetting of deep networks via shifting the decision boundary", CVPR 2023).
 
-Algorithm. Widen the classifier by one "shadow" output neuron (num_classes + 1 outputs; the old rows
-copied, the new one freshly initialised), fine-tune the whole widened network on the forget set with
-every example labelled as the shadow class, then prune the shadow neuron. Fine-tuning moves the forget
-examples' features into the shadow class's region, away from their own class; once the neuron is gone
-they fall into whatever neighbouring class is left, as for a model that never saw them. The returned
-model has the original architecture and parameter shapes (num_classes outputs).
+Algorithm. Widen the classifier by one "shadow" output neuron (num_classes + 1 outputs: the old rows
+copied, the new one freshly initialised), fine-tune the whole widened network (every layer, BatchNorm in
+train mode) on the forget set with every example labelled as the shadow class, then prune the shadow
+neuron. Fine-tuning moves the forget examples' features into the shadow class's region, away from their
+own class; once the neuron is gone they fall into whatever neighbouring class is left. The returned model
+has the original architecture and parameter shapes (num_classes outputs). Nothing in it is class-specific:
+the shadow label is the same for every forget example, so it runs on a random forget set too (as SalUn's
+benchmark tables do).
 
-Defaults are the authors' code for CIFAR-10: SGD lr 1e-5 with momentum 0.9 and no weight decay,
-10 epochs over the forget set in batches of 64; the shadow row gets Xavier-normal weights (fan-out
-num_classes + 1) and a zero bias. The grid sweeps the learning rate (1e-5, 1e-3, 1e-2): 1e-5 assumes
-the ≈ 800 steps of a 5,000-image CIFAR-10 class; small data such as the embedded digits needs larger
-rates to move at all.
+Reference code: the authors' release (Dropbox archive, mirrored at TY-LEE-KR/Boundary-Unlearning-Code@
+19f9f230d3dccbad2ffd7d65e279eb7ac0dbbca9, ``boundary_unlearning.py`` 101-185, ``models.py`` 39-49) and
+SalUn's re-implementation (OPTML-Group/Unlearn-Saliency@a6e89fd17ff737c24c6aa16c9574469a234ffd91,
+``Classification/unlearn/boundary_ex.py``). Defaults are the authors' code for CIFAR-10: SGD lr 1e-5,
+momentum 0.9, no weight decay, constant rate, 10 epochs over the forget set in batches of 64, no
+augmentation; the widened layer is Xavier-normal initialised with zero bias (``init_params``) before the
+old rows are copied in, so the shadow row is Xavier-normal (fan-in + fan-out = in_features +
+num_classes + 1) with a zero bias. ``shadow_init="uniform"`` gives SalUn's row (PyTorch's nn.Linear
+default). SalUn never prunes (it evaluates the widened model); the paper and the authors' code prune, and
+so does this method.
 
-Class-wise only (``requires_class_forget = True``), as the paper: one shadow class absorbs one region
-of the decision space, which is meaningful for the examples of whole classes.
-
-Choices the paper and code leave open:
-
-- The classifier is the model's final linear layer, the last of
-  :func:`~unlearnbench.models.named_blocks` (``fc`` on every built-in architecture).
-- The shadow row's initialisation draws from a generator seeded by the replicate seed.
-- BatchNorm layers are in train mode while fine-tuning on forget-only batches (as in the code), so their
-  running statistics move towards the forget set's.
+The classifier is the model's final linear layer, the last of :func:`~unlearnbench.models.named_blocks`
+(``fc`` on every built-in architecture); the shadow row's initialisation draws from a generator seeded by
+the replicate seed. What still differs is listed in ``fidelity``.
 """
 
 from __future__ import annotations
@@ -35,11 +35,19 @@ import torch
 from torch import nn
 
 from unlearnbench.api import UnlearnContext
+from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.models import named_blocks
 
 # Generator offset of the shadow neuron's initialisation.
 _SHADOW_INIT_OFFSET = 17
+#: The values of ``shadow_init``: the authors' Xavier-normal row with zero bias, or nn.Linear's default.
+SHADOW_INITS = ("xavier", "uniform")
+
+_AUTHORS = "TY-LEE-KR/Boundary-Unlearning-Code"
+_AUTHORS_COMMIT = "19f9f230d3dccbad2ffd7d65e279eb7ac0dbbca9"
+_SALUN = "OPTML-Group/Unlearn-Saliency"
+_SALUN_COMMIT = "a6e89fd17ff737c24c6aa16c9574469a234ffd91"
 
 
 def classifier_of(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
@@ -53,18 +61,32 @@ def classifier_of(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     return parent, attribute, block
 
 
-def widen(layer: nn.Linear, generator: torch.Generator) -> nn.Linear:
-    """A copy of ``layer`` with one extra output row: Xavier-normal weights, zero bias."""
+def widen(layer: nn.Linear, generator: torch.Generator, init: str = "xavier") -> nn.Linear:
+    """A copy of ``layer`` with one extra output row (the shadow class), initialised by ``init``.
+
+    ``"xavier"`` (the authors' ``init_params`` on the widened layer): weights N(0, 2 / (in + out + 1)),
+    zero bias. ``"uniform"`` (SalUn's fresh nn.Linear): weights and bias U(-1/√in, 1/√in), which is what
+    nn.Linear's Kaiming-uniform (a = √5) default amounts to.
+    """
+    if init not in SHADOW_INITS:
+        raise ValueError(f"shadow_init must be one of {', '.join(SHADOW_INITS)}, got {init!r}")
     wide = nn.Linear(layer.in_features, layer.out_features + 1, bias=layer.bias is not None)
     wide = wide.to(device=layer.weight.device, dtype=layer.weight.dtype)
-    std = math.sqrt(2.0 / (layer.in_features + layer.out_features + 1))
+    dtype = layer.weight.dtype
     with torch.no_grad():
         wide.weight[:-1].copy_(layer.weight)
-        row = torch.randn(layer.in_features, generator=generator, dtype=layer.weight.dtype) * std
+        if init == "xavier":
+            std = math.sqrt(2.0 / (layer.in_features + layer.out_features + 1))
+            row = torch.randn(layer.in_features, generator=generator, dtype=dtype) * std
+            bias = torch.zeros((), dtype=dtype)
+        else:
+            bound = 1.0 / math.sqrt(layer.in_features)
+            row = (torch.rand(layer.in_features, generator=generator, dtype=dtype) * 2.0 - 1.0) * bound
+            bias = (torch.rand((), generator=generator, dtype=dtype) * 2.0 - 1.0) * bound
         wide.weight[-1].copy_(row.to(layer.weight.device))
         if layer.bias is not None and wide.bias is not None:
             wide.bias[:-1].copy_(layer.bias)
-            wide.bias[-1].zero_()
+            wide.bias[-1].copy_(bias.to(layer.weight.device))
     return wide
 
 
@@ -79,6 +101,14 @@ def prune(wide: nn.Linear) -> nn.Linear:
     return layer
 
 
+def _a(file: str, lines: str, value: Any = None, note: str = "") -> Source:
+    return Source(file, lines, value=value, note=note)
+
+
+def _s(file: str, lines: str, value: Any = None, note: str = "") -> Source:
+    return Source(file, lines, value=value, note=note, repository=_SALUN, commit=_SALUN_COMMIT)
+
+
 class BoundaryExpand:
     """Train the forget set into an extra shadow class, then prune the shadow neuron."""
 
@@ -87,24 +117,113 @@ class BoundaryExpand:
         "Boundary Expanding: train forget examples into an extra shadow class, then prune its neuron "
         "(Chen et al., CVPR 2023)"
     )
-    requires_class_forget: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
+        "shadow_init": "xavier",
         "lr": 1e-5,
         "momentum": 0.9,
         "weight_decay": 0.0,
+        "nesterov": False,
+        "optimizer": "sgd",
+        "schedule": "constant",
         "epochs": 10,
         "batch_size": 64,
+        "augment": False,
     }
     grid: ClassVar[dict[str, list[Any]]] = {"lr": [1e-5, 1e-3, 1e-2]}
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper="Chen, Gao, Liu, Peng and Wang, Boundary Unlearning: Rapid Forgetting of Deep Networks via "
+        "Shifting the Decision Boundary, CVPR 2023 (Boundary Expanding)",
+        repository=_AUTHORS,
+        commit=_AUTHORS_COMMIT,
+        loop=(
+            _a("boundary_unlearning.py", "107-123", note="widen: nn.Linear(n, num_classes + 1), init_params, old "
+               "rows and biases copied into rows 0..9; widen_model = Sequential(features, widened classifier)"),
+            _a("boundary_unlearning.py", "125-154", note="finetune_epochs × batches steps over the forget loader: "
+               "CE(widen_model(x), num_classes) with SGD over widen_model.parameters() (every layer), "
+               "widen_model.train()"),
+            _a("boundary_unlearning.py", "156-165", note="prune: a num_classes-output Linear with rows 0..9 of the "
+               "trained widened layer"),
+            _s("Classification/unlearn/boundary_ex.py", "34-67", note="SalUn's widening: a fresh nn.Linear with "
+               "num_classes + 1 outputs, old rows copied"),
+            _s("Classification/unlearn/boundary_ex.py", "88-109", note="SalUn's loop: the same, also run on random "
+               "forget sets (target = args.num_classes for every example)"),
+            _s("Classification/unlearn/boundary_ex.py", "136-138", note="SalUn: expand, train, no pruning"),
+        ),  # fmt: skip
+        defaults={
+            "shadow_init": _a("models.py", "47-49", "xavier", "init_params: xavier_normal_ weight, zeros bias, "
+                              "applied to the widened layer at boundary_unlearning.py 112 (SalUn: nn.Linear "
+                              "default, boundary_ex.py 50-56)"),
+            "lr": _a("boundary_unlearning.py", "130", 1e-5),
+            "momentum": _a("boundary_unlearning.py", "130", 0.9),
+            "weight_decay": _a("trainer.py", "23-31", 0.0, "optimizer_picker: SGD(lr, momentum), no weight decay "
+                               "(SalUn: 5e-4, arg_parser.py 72)"),
+            "nesterov": _a("trainer.py", "27", False),
+            "optimizer": _a("main.py", "25", "sgd", "--optim_name default, passed at main.py 89-92"),
+            "schedule": _a("boundary_unlearning.py", "130-134", "constant", "no scheduler"),
+            "epochs": _a("boundary_unlearning.py", "127", 10, "finetune_epochs = 10 (SalUn: arg_parser.py 120-124)"),
+            "batch_size": _a("main.py", "32", 64, "the forget loader's batch (utils.py 86-87); SalUn: 256, "
+                             "arg_parser.py 69"),
+            "augment": _a("utils.py", "33-35", False, "CIFAR-10 transform ToTensor + Normalize only; SalUn "
+                          "fine-tunes through RandomCrop + Flip (dataset.py 542-555)"),
+        },  # fmt: skip
+        differences=(
+            Difference(
+                what="SalUn's runs (the random-forgetting tables) fine-tune with batch 256 (arg_parser.py 69), weight "
+                "decay 5e-4 (72), momentum 0.9 (71), through the training transform RandomCrop + Flip "
+                "(dataset.py 542-555; main_forget.py 50-83) and a command-line --unlearn_lr (default 0.01, "
+                "arg_parser.py 117-118), and initialise the shadow row as a fresh nn.Linear (boundary_ex.py "
+                "50-56). The defaults follow the authors' code; boundary_expand[batch_size=256,"
+                "weight_decay=0.0005,augment=true,shadow_init=uniform,lr=...] is SalUn's setting.",
+                why="The authors' code is the method's own reference; SalUn's is a re-implementation for its "
+                "benchmark.",
+                effect="digits, 3 seeds, at lr 1e-5 / 1e-3 / 1e-2. Batch 256 + weight decay + augmentation: "
+                "class:3 FA 0.631 / 0.749 / 0.557 → 0.587 / 0.721 / 0.891, TA 0.902 / 0.927 / 0.880 → 0.894 / "
+                "0.924 / 0.939; random 10 %: FA 1.000 / 0.992 / 0.108 → 1.000 / 0.986 / 0.128, TA 0.977 / 0.958 / "
+                "0.142 → 0.977 / 0.956 / 0.152. shadow_init uniform: class:3 FA → 0.628 / 0.708 / 0.139, TA → "
+                "0.902 / 0.930 / 0.843, MIA 0.657 / 0.625 / 0.659 → 0.657 / 0.651 / 0.828; random FA → 1.000 / "
+                "0.992 / 0.097, TA → 0.977 / 0.958 / 0.122.",
+            ),
+            Difference(
+                what="SalUn's boundary_ex.py never prunes the shadow neuron: main_forget.py 141-147 evaluates the "
+                "widened num_classes + 1 output model, so a forget example predicted as the shadow class counts "
+                "as forgotten. Here the neuron is pruned, as the paper and the authors' code do.",
+                why="The paper and the authors' code prune; the bench also needs the original architecture back.",
+                effect="digits, 3 seeds, the widened model (shadow predictions counted wrong) vs the pruned one "
+                "at lr 1e-5 / 1e-3 / 1e-2: class:3 FA 0.601 / 0.254 / 0.000 vs 0.631 / 0.749 / 0.557, val accuracy "
+                "0.929 / 0.875 / 0.032 vs 0.930 / 0.938 / 0.871; random 10 %: FA 1.000 / 0.839 / 0.000 vs 1.000 / "
+                "0.992 / 0.108, val accuracy 0.979 / 0.837 / 0.000 vs 0.980 / 0.958 / 0.124.",
+            ),
+            Difference(
+                what="In the authors' loop the first batch's forward runs before widen_model.train() "
+                "(boundary_unlearning.py 139 then 146), i.e. in the original's eval mode; every later step "
+                "is in train mode. Here every step is in train mode.",
+                why="An ordering artefact of the reference, one step out of epochs × batches.",
+                effect="not measured: no switch; it changes one step's BatchNorm statistics out of ≥ 20.",
+            ),
+            Difference(
+                what="The bench's loop drops the last partial batch of each epoch when the forget set is larger "
+                "than one batch (training.train_phases); the reference's DataLoaders keep it.",
+                why="Engine behaviour shared by every method; no parameter switches it.",
+                effect="digits: the forget sets hold 120 (random) / 122 (class 3) images, so batch 64 runs one "
+                "step per epoch and leaves 56 / 58 out. Proxy without dropping, batch 60 / 61 (two full batches): "
+                "class:3 FA 0.631 / 0.749 / 0.557 → 0.385 / 0.366 / 0.022, TA 0.902 / 0.927 / 0.880 → 0.823 / "
+                "0.828 / 0.767; random FA 1.000 / 0.992 / 0.108 → 1.000 / 0.814 / 0.094, TA 0.977 / 0.958 / 0.142 "
+                "→ 0.973 / 0.841 / 0.132 (lr 1e-5 / 1e-3 / 1e-2). Needs an engine option to keep the last batch.",
+            ),
+        ),
+    )
 
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> nn.Module:
         """Widen, fine-tune on the forget set labelled as the shadow class, prune; returns ``model``."""
         params = {**self.defaults, **ctx.params}
+        init = str(params["shadow_init"])
+        if init not in SHADOW_INITS:
+            raise ValueError(f"shadow_init must be one of {', '.join(SHADOW_INITS)}, got {init!r}")
         if len(ctx.forget) == 0:
             return model
         parent, attribute, layer = classifier_of(model)
         shadow = layer.out_features
-        setattr(parent, attribute, widen(layer, ctx.generator(_SHADOW_INIT_OFFSET)))
+        setattr(parent, attribute, widen(layer, ctx.generator(_SHADOW_INIT_OFFSET), init))
         try:
             ctx.train(
                 model,
@@ -113,11 +232,11 @@ class BoundaryExpand:
                 lr=float(params["lr"]),
                 momentum=float(params["momentum"]),
                 weight_decay=float(params["weight_decay"]),
+                nesterov=bool(params["nesterov"]),
+                optimizer=str(params["optimizer"]),
+                schedule=str(params["schedule"]),
                 batch_size=int(params["batch_size"]),
-                schedule="constant",
-                augment=False,
-                optimizer="sgd",
-                nesterov=False,
+                augment=bool(params["augment"]),
             )
         finally:
             wide = getattr(parent, attribute)

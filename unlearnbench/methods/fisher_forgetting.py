@@ -1,6 +1,8 @@
 """``fisher_forgetting``: Fisher forgetting (Golatkar, Achille and Soatto, CVPR 2020).
 
-"Eternal sunshine of the spotless net: selective forgetting in deep networks". The weights are replaced
+"Eternal sunshine of the spotless net: selective forgetting in deep networks"; reference code
+AdityaGolatkar/SelectiveForgetting@4c02825, ``Forgetting.ipynb`` cells 74 (Fisher), 76 (variance) and 79
+(sampling); the SCRUB repository copies the same cells. The weights are replaced
 by a sample from a Gaussian centred on them whose variance is inversely proportional to the Fisher
 information of the *retain* set: directions the retain set does not pin down get large noise, which
 destroys the information they carry about the forget set while the retain performance survives.
@@ -51,9 +53,14 @@ import torch
 from torch import nn
 
 from unlearnbench.api import UnlearnContext
+from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.importance import memoised_fisher, trainable
 from unlearnbench.models import named_blocks
+
+_REPO = "AdityaGolatkar/SelectiveForgetting"
+_COMMIT = "4c028253c282c43693b5d8f1ee51eac2fca403f2"
+_NB = "Forgetting.ipynb"
 
 # Generator offsets: the Fisher's example order and the Gaussian noise.
 _ORDER_STREAM, _NOISE_STREAM = 31, 37
@@ -133,6 +140,47 @@ class FisherForgetting:
         "class_var": 1e-4,
     }
     grid: ClassVar[dict[str, list[Any]]] = {"alpha": [1e-7, 1e-6, 1e-5]}
+
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper="Golatkar, Achille and Soatto, \"Eternal Sunshine of the Spotless Net: Selective Forgetting in "
+        "Deep Networks\", CVPR 2020 (Fisher forgetting)",
+        repository=_REPO,
+        commit=_COMMIT,
+        loop=(
+            Source(_NB, "cell 74", note="hessian(): model.eval(); batch 1 over the retain set; for every class "
+                   "y: grad2_acc += p(y|x)·(∂CE(x, y))²; divided by the number of examples"),
+            Source(_NB, "cell 76", note="get_mean_var(): 1/(F+1e-8) clamped at 1e3 (1e2 if p.size(0) == "
+                   "num_classes), × α, mean over dim 1 for ndim > 1, class row mean 0 / var 1e-4 when a whole "
+                   "class is forgotten, ×10 for the classifier and for 1-d parameters"),
+            Source(_NB, "cell 79", note="torch.manual_seed(seed); every parameter p = μ + sqrt(var)·N(0, 1)"),
+        ),
+        defaults={
+            "alpha": Source(_NB, "cell 79", 1e-6, note="alpha = 1e-6 (the SCRUB repository's CIFAR-10 "
+                            "notebook uses 1e-7)"),
+            "fisher": Source(_NB, "cell 74", "true", note="probability-weighted over every class"),
+            "max_examples": Source(_NB, "cell 75", None, note="hessian(retain_loader.dataset, ...): every "
+                                   "retain example"),
+            "var_clamp": Source(_NB, "cell 76", 1e3, note="var.clamp(max=1e3)"),
+            "classifier_var_clamp": Source(_NB, "cell 76", 1e2, note="var.clamp(max=1e2)"),
+            "boost": Source(_NB, "cell 76", 10.0, note="var *= 10"),
+            "class_var": Source(_NB, "cell 76", 1e-4, note="var[class_to_forget] = 0.0001"),
+        },
+        differences=(
+            Difference(
+                what="The classifier is the model's last block (fc); the code tests p.size(0) == num_classes.",
+                why="The size test can also catch an unrelated layer of that width.",
+                effect="none on the bench's architectures: on small_cnn, resnet18 and resnet18_cifar with 10 "
+                "classes only fc.weight and fc.bias have num_classes rows (checked).",
+            ),
+            Difference(
+                what="The Gaussian noise is drawn from a generator seeded by the replicate seed, parameter by "
+                "parameter in registration order; the code seeds the global generator and draws with "
+                "normal_ per parameter.",
+                why="Replicates must not share noise and must not depend on global random state.",
+                effect="not measured: the same distribution, another draw.",
+            ),
+        ),
+    )
 
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> nn.Module:
         """Replace ``model``'s weights by a Fisher-scaled Gaussian sample around them; return it."""

@@ -1,20 +1,18 @@
-"""``gradient_ascent`` (NegGrad): maximise the cross-entropy of the original model on the forget set.
+"""``gradient_ascent`` (GA, NegGrad): maximise the cross-entropy of the original model on the forget set.
 
-Algorithm: starting from the original weights, run SGD on ``−CE(model(x_f), y_f)`` over the forget set for a
-few epochs, i.e. climb the training loss of exactly the examples to be forgotten. It appears as the
-"negative gradient" baseline of Golatkar et al. (CVPR 2020, "Eternal Sunshine of the Spotless Net") and as
-the gradient-ascent unlearner analysed by Thudi et al. (EuroS&P 2022, "Unrolling SGD"); the defaults below
-are those of the sparsity / saliency line (Jia et al., NeurIPS 2023; Fan et al., ICLR 2024) on CIFAR-10 with
-ResNet-18: SGD (momentum 0.9, weight decay 5e-4), lr 1e-4, 5 epochs, batch 256, constant learning rate.
+Starting from the original weights, run SGD on ``−CE(model(x_f), y_f)`` over the forget set for a few
+epochs, i.e. climb the training loss of exactly the examples to be forgotten: the "negative gradient"
+baseline of Golatkar et al. (CVPR 2020) and the gradient-ascent unlearner analysed by Thudi et al. (EuroS&P
+2022), run as "GA" by the sparsity / saliency line (Jia et al., NeurIPS 2023; Fan et al., ICLR 2024).
 
-Choices the papers leave open, and what is done here:
+Reference: OPTML-Group/Unlearn-Sparse@80ba55d, ``unlearn/GA.py`` 21-110 (identical in Unlearn-Saliency's
+``Classification/unlearn/GA.py`` without a mask): model in train mode (BatchNorm statistics updated on
+forget batches), one pass over the shuffled forget loader per epoch, loss ``−CE``, SGD lr 1e-4 for 5 epochs
+(README), momentum 0.9, weight decay 5e-4, batch 256, a MultiStepLR at epochs 91 / 136 that never fires,
+no warm-up, and the training transform (random crop + flip) on the forget loader. No clipping or early
+stopping: too large a learning rate destroys the model, which the grid over ``lr`` exposes.
 
-- Schedule: constant learning rate (the released code's multi-step schedule has milestones far beyond
-  5 epochs, so it never decays).
-- BatchNorm: train mode, as in the released code, so running statistics are updated on forget batches.
-- No clipping or early stopping: the ascent is unbounded, as in the papers; too large a learning rate
-  destroys the model, which is what the grid over ``lr`` exposes.
-- No augmentation during unlearning (the bench's rule for every method).
+Remaining difference (see ``fidelity``): the shared loop drops the last partial forget batch of each epoch.
 """
 
 from __future__ import annotations
@@ -25,7 +23,11 @@ import torch
 from torch import nn
 
 from unlearnbench.api import UnlearnContext
+from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
+
+_ARGS = "arg_parser.py"
+_IMPL = "unlearn/impl.py"
 
 
 def negative_cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -45,7 +47,11 @@ class GradientAscent:
         "lr": 1e-4,
         "momentum": 0.9,
         "weight_decay": 5e-4,
+        "nesterov": False,
         "batch_size": 256,
+        "schedule": "constant",
+        "optimizer": "sgd",
+        "augment": True,
     }
     #: The embedded datasets have ~100 forget examples: one batch of 256 per epoch would take 5 steps in
     #: all, so smaller batches and more epochs give the ascent a comparable number of steps.
@@ -54,6 +60,45 @@ class GradientAscent:
         "fake": {"batch_size": 16, "epochs": 10},
     }
     grid: ClassVar[dict[str, list[Any]]] = {"lr": [1e-4, 5e-4, 1e-3]}
+
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper="Golatkar, Achille and Soatto, \"Eternal Sunshine of the Spotless Net\", CVPR 2020 (negative "
+        "gradient); Thudi, Deza, Chandrasekaran and Papernot, \"Unrolling SGD\", EuroS&P 2022; the GA of Jia et "
+        "al., \"Model Sparsity Can Simplify Machine Unlearning\", NeurIPS 2023",
+        repository="OPTML-Group/Unlearn-Sparse",
+        commit="80ba55d36d0871465c2d3e3896db26a98070e065",
+        loop=(
+            Source("unlearn/GA.py", "21-110", note="model.train(); for each forget batch: loss = −CE, "
+                   "zero_grad, backward, SGD step"),
+            Source(_IMPL, "59-124", note="iterative_unlearn: SGD(unlearn_lr, momentum, weight_decay), "
+                   "MultiStepLR(decreasing_lr, 0.1), one GA call per epoch"),
+            Source("Classification/unlearn/GA.py", "44-128", repository="OPTML-Group/Unlearn-Saliency",
+                   commit="a6e89fd17ff737c24c6aa16c9574469a234ffd91", note="the same loop in SalUn's code "
+                   "(its mask branch unused)"),
+        ),
+        defaults={
+            "epochs": Source("README.MD", "74", 5, note="GA: --unlearn_epochs 5"),
+            "lr": Source("README.MD", "74", 1e-4, note="GA: --unlearn_lr 0.0001"),
+            "momentum": Source(_ARGS, "69", 0.9, note="--momentum"),
+            "weight_decay": Source(_ARGS, "70", 5e-4, note="--weight_decay"),
+            "nesterov": Source(_IMPL, "72-77", False, note="torch.optim.SGD without nesterov"),
+            "batch_size": Source(_ARGS, "67", 256, note="--batch_size (the forget loader, main_forget.py 41-51)"),
+            "schedule": Source(_IMPL, "97-100", "constant", note=f"MultiStepLR at --decreasing_lr 91,136 "
+                               f"({_ARGS} 76), never reached in 5 epochs; --warmup 0 ({_ARGS} 74)"),
+            "optimizer": Source(_IMPL, "72-77", "sgd", note="torch.optim.SGD"),
+            "augment": Source("dataset.py", "542-555", True, note="the forget loader uses the training "
+                              f"transform RandomCrop(32, 4) + RandomHorizontalFlip unless --no-aug ({_ARGS} 77-82)"),
+        },
+        differences=(
+            Difference(
+                what="The shared loop drops the last partial forget batch of each epoch when the forget set "
+                "holds more than one batch (CIFAR-10, 4,500 forget examples: 148 per epoch, so 17 ascent "
+                "steps instead of 18); the reference's DataLoader keeps it.",
+                why="An engine facility (unlearnbench.training.train); methods cannot switch it off.",
+                effect="not measured: the engine has no switch to run the same loop with the partial batch.",
+            ),
+        ),
+    )
 
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> nn.Module:
         """Run the ascent on ``model`` in place and return it."""
@@ -70,10 +115,10 @@ class GradientAscent:
             momentum=float(p["momentum"]),
             weight_decay=float(p["weight_decay"]),
             batch_size=int(p["batch_size"]),
-            schedule="constant",
-            augment=False,
-            optimizer="sgd",
-            nesterov=False,
+            schedule=str(p["schedule"]),
+            augment=bool(p["augment"]),
+            optimizer=str(p["optimizer"]),
+            nesterov=bool(p["nesterov"]),
         )
         return model
 

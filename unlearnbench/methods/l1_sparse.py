@@ -1,19 +1,21 @@
-"""``l1_sparse``: fine-tune on the retain set with a decaying ℓ1 penalty on the weights.
+"""``l1_sparse``: fine-tune on the retain set with a linearly decaying ℓ1 penalty on the weights.
 
-Algorithm (Jia et al., NeurIPS 2023, "Model Sparsity Can Simplify Machine Unlearning", "sparsity-aware
-unlearning"): minimise ``CE(model(x_r), y_r) + γ_t · ‖θ‖₁`` over the retain set, where the ℓ1 norm of all
-parameters pushes the model towards a sparse solution while it is fine-tuned, and the coefficient γ_t
-decays linearly over the epochs (the paper finds a decaying coefficient better than a constant or a
-growing one: strong sparsification first, then recovery of accuracy). Defaults (CIFAR-10, ResNet-18):
-γ 1e-4, SGD lr 0.01 (momentum 0.9, weight decay 5e-4), 10 epochs, batch 256, constant learning rate.
+Jia et al., NeurIPS 2023, "Model Sparsity Can Simplify Machine Unlearning" ("ℓ1-sparse MU", sparsity-aware
+unlearning): minimise ``CE(model(x_r), y_r) + γ_e · ‖θ‖₁`` over the retain set, the ℓ1 norm of all
+parameters pushing the model towards a sparse solution while it is fine-tuned, with γ decaying over the
+epochs (the paper finds a decaying coefficient better than a constant or a growing one).
 
-Choices, and where they come from:
+Reference: OPTML-Group/Unlearn-Sparse@80ba55d, ``unlearn/FT.py`` 28-143 (``FT_l1``, which the README's
+``FT_prune`` command runs): model in train mode, one pass over the shuffled retain loader per epoch through
+the training transform (random crop + flip), loss ``CE + γ_e · ‖θ‖₁`` over ``model.parameters()`` with
+``γ_e = γ · (1 − e / E)`` in epoch ``e = 0 … E−1`` (``--no-l1-epochs 0``), SGD lr 0.01 for 10 epochs
+(README), momentum 0.9, weight decay 5e-4, batch 256, a MultiStepLR at epochs 91 / 136 that never fires.
 
-- Decay: γ is held constant within an epoch and set to ``γ · (1 − e / E)`` in epoch ``e = 0 … E−1``, as in
-  the released code (``no_l1_epochs = 0``): from γ down to γ/E, never exactly zero.
-- The norm covers every parameter (weights, biases, BatchNorm affine parameters), as in the released
-  code; frozen parameters (``requires_grad = False``) are left out since they cannot move.
-- BatchNorm in train mode, constant learning rate, no augmentation.
+γ (``alpha``) has no published value: the README passes ``--alpha ${alpha}``, and the argparse default
+0.2 is shared with Fisher forgetting and IU ("unlearn noise") and would shrink every weight by
+``lr · 0.2`` per step. The default 1e-4 is this bench's choice (see ``fidelity``). Frozen parameters
+(``requires_grad = False``) are left out of the norm since they cannot move. Remaining difference: the
+shared loop drops the last partial retain batch of each epoch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ import torch
 from torch import nn
 
 from unlearnbench.api import UnlearnContext
+from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
+
+_ARGS = "arg_parser.py"
+_IMPL = "unlearn/impl.py"
+_FT = "unlearn/FT.py"
 
 
 def l1_norm(model: nn.Module) -> torch.Tensor:
@@ -79,7 +86,11 @@ class L1Sparse:
         "lr": 0.01,
         "momentum": 0.9,
         "weight_decay": 5e-4,
+        "nesterov": False,
         "batch_size": 256,
+        "schedule": "constant",
+        "optimizer": "sgd",
+        "augment": True,
     }
     #: Three epochs at batch 128 (~24 steps) keep the default digits run fast. (At these γ the penalty
     #: moves a weight by γ · lr ≈ 1e-6 per step, so on so short a run it cannot differ from fine-tuning.)
@@ -88,6 +99,52 @@ class L1Sparse:
         "fake": {"batch_size": 128, "epochs": 3},
     }
     grid: ClassVar[dict[str, list[Any]]] = {"alpha": [5e-5, 1e-4, 5e-4]}
+
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper="Jia, Liu, Ram, Yao, Liu, Liu, Sharma and Liu, \"Model Sparsity Can Simplify Machine "
+        "Unlearning\", NeurIPS 2023 (ℓ1-sparse MU, Sec. 5)",
+        repository="OPTML-Group/Unlearn-Sparse",
+        commit="80ba55d36d0871465c2d3e3896db26a98070e065",
+        loop=(
+            Source(_FT, "84-109", note="model.train(); for each retain batch: γ_e = α(1 − e/(E − no_l1_epochs)), "
+                   "loss = CE + γ_e · ‖θ‖₁, one SGD step"),
+            Source(_FT, "14-18", note="l1_regularization: ‖cat(model.parameters())‖₁"),
+            Source("unlearn/FT_prune.py", "9-22", note="FT_prune (the README's ℓ1-sparse command) = FT_l1 "
+                   "plus a sparsity printout"),
+            Source(_IMPL, "59-124", note="iterative_unlearn: SGD, MultiStepLR, one FT_l1 call per epoch"),
+        ),
+        defaults={
+            "alpha": Source("README.MD", "86", None, note="--alpha ${alpha}: no value; the argparse default "
+                            f"0.2 ({_ARGS} 137, 'unlearn noise') is shared with FF and IU; 1e-4 is ours"),
+            "epochs": Source("README.MD", "86", 10, note="--unlearn_epochs 10"),
+            "lr": Source("README.MD", "86", 0.01, note="--unlearn_lr 0.01"),
+            "momentum": Source(_ARGS, "69", 0.9, note="--momentum"),
+            "weight_decay": Source(_ARGS, "70", 5e-4, note="--weight_decay"),
+            "nesterov": Source(_IMPL, "72-77", False, note="torch.optim.SGD without nesterov"),
+            "batch_size": Source(_ARGS, "67", 256, note="--batch_size (the retain loader, main_forget.py 41-51)"),
+            "schedule": Source(_IMPL, "97-100", "constant", note=f"MultiStepLR at --decreasing_lr 91,136 "
+                               f"({_ARGS} 76), never reached in 10 epochs; --warmup 0 ({_ARGS} 74)"),
+            "optimizer": Source(_IMPL, "72-77", "sgd", note="torch.optim.SGD"),
+            "augment": Source("dataset.py", "542-555", True, note="the retain loader uses the training "
+                              f"transform RandomCrop(32, 4) + RandomHorizontalFlip unless --no-aug ({_ARGS} 77-82)"),
+        },
+        differences=(
+            Difference(
+                what="The shared loop drops the last partial retain batch of each epoch when the retain set "
+                "holds more than one batch (CIFAR-10, 40,500 retain examples: 52 per epoch); the reference's "
+                "DataLoader keeps it.",
+                why="An engine facility (unlearnbench.training.train); methods cannot switch it off.",
+                effect="not measured: the engine has no switch to run the same loop with the partial batch.",
+            ),
+            Difference(
+                what="The ℓ1 norm covers the trainable parameters only; the reference sums all of "
+                "model.parameters().",
+                why="A frozen parameter cannot move, so its term adds a constant to the loss.",
+                effect="not measured: the gradient is the same by construction (the bench's models train every "
+                "parameter).",
+            ),
+        ),
+    )
 
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> nn.Module:
         """Fine-tune ``model`` in place with the ℓ1 penalty and return it."""
@@ -107,10 +164,10 @@ class L1Sparse:
             momentum=float(p["momentum"]),
             weight_decay=float(p["weight_decay"]),
             batch_size=batch_size,
-            schedule="constant",
-            augment=False,
-            optimizer="sgd",
-            nesterov=False,
+            schedule=str(p["schedule"]),
+            augment=bool(p["augment"]),
+            optimizer=str(p["optimizer"]),
+            nesterov=bool(p["nesterov"]),
         )
         return model
 

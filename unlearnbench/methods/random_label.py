@@ -1,31 +1,32 @@
-"""``random_label``: fine-tune on the forget set with random wrong labels, mixed with the retain set.
+"""``random_label`` (RL): fine-tune on the forget set with random labels, then on the retain set, every epoch.
 
-Algorithm: relabel every forget example with a class other than its own, drawn uniformly, and fine-tune
-the original model with cross-entropy on the union of the relabelled forget set and the (correctly
-labelled) retain set. The forget examples are pulled away from their labels while the retain set holds
-the decision boundaries in place. Random-label fine-tuning is a baseline of Golatkar et al. (CVPR 2020)
-and the "RL" unlearner of the sparsity / saliency line (Jia et al., NeurIPS 2023; Fan et al., ICLR 2024,
-where SalUn is RL restricted to salient weights). Defaults (CIFAR-10, ResNet-18, as the SalUn code):
-SGD lr 0.01 (momentum 0.9, weight decay 5e-4), 10 epochs, batch 256, constant learning rate.
+Random-label fine-tuning is a baseline of Golatkar et al. (CVPR 2020) and the "RL" unlearner of the
+sparsity / saliency line (Jia et al., NeurIPS 2023; Fan et al., ICLR 2024, where SalUn is RL restricted to
+salient weights). It minimises ``E_{D_f, y' ≠ y} CE(θ; x, y') + E_{D_r} CE(θ; x, y)`` (SalUn, Eq. 6 with
+α = 1) from the original weights.
 
-Choices the papers leave open, and what is done here:
+Reference: OPTML-Group/Unlearn-Saliency@a6e89fd, ``Classification/unlearn/RL.py`` 109-176 (the CIFAR-10 /
+SVHN branch, run without a mask by ``main_forget.py``): every epoch one pass over the shuffled forget set,
+each batch with labels freshly drawn by ``torch.randint``, then one pass over the retain set with its own
+labels, under one SGD optimiser (lr 0.01, momentum 0.9, weight decay 5e-4, batch 256, 10 epochs; the
+MultiStepLR milestones 91 and 136 are never reached), BatchNorm in train mode, both loaders through the
+training transform (random crop + flip). Here each pass is a :class:`~unlearnbench.training.Phase` of
+``ctx.train_phases``.
 
-- Wrong labels only: a label is drawn from the K − 1 other classes (``wrong_only=False`` draws from all K
-  classes, as the SalUn code does, so about 1/K of the "random" labels are the true ones).
-- Labels are redrawn every time an example is visited (the SalUn code draws ``randint`` per batch), so
-  the forget examples are pushed towards a uniform distribution over the wrong classes rather than towards
-  one memorised wrong class.
-- Mixing: forget and retain examples are shuffled together into shared batches (the SalUn code's variant
-  for CIFAR-100; for CIFAR-10 it runs a forget pass, then a retain pass, every epoch). One shuffled union
-  keeps every batch a mix of both sets and reuses the bench's single training loop.
-- BatchNorm in train mode, constant learning rate, no augmentation.
+Where the code and the paper disagree the paper is followed: a label is drawn from the K − 1 *wrong*
+classes (the paper's ``y' ≠ y``); the code draws from all K, so about 1/K of its "random" labels are the
+true ones (``wrong_only=False``). ``mixed=True`` keeps the bench's former variant, one shuffled stream over
+forget ∪ retain: the reference's CIFAR-100 / TinyImageNet branch, and its CIFAR-10 loop from the first
+release (9576623, October 2023) until f31f82e (April 2024). Remaining differences (see ``fidelity``): the
+shared loop drops each pass's last partial batch.
 
-:func:`random_wrong_labels` is public so that other methods (e.g. SalUn) can reuse the same relabelling.
+:func:`random_wrong_labels`, :func:`random_labels` and :func:`random_label_training` are public so that
+SalUn can reuse the same relabelling and loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -33,10 +34,19 @@ from torch import nn
 
 from unlearnbench.api import UnlearnContext
 from unlearnbench.data.pipeline import TensorData
+from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
+from unlearnbench.training import Phase, cross_entropy_loss
 
 # Offset of this method's label generator among the replicate's generators.
 _LABEL_STREAM = 17
+
+_SALUN = "OPTML-Group/Unlearn-Saliency"
+_SALUN_COMMIT = "a6e89fd17ff737c24c6aa16c9574469a234ffd91"
+_RL = "Classification/unlearn/RL.py"
+_IMPL = "Classification/unlearn/impl.py"
+_ARGS = "Classification/arg_parser.py"
+_DATASET = "Classification/dataset.py"
 
 
 def random_wrong_labels(
@@ -57,6 +67,18 @@ def random_labels(
 ) -> torch.Tensor:
     """A label uniform over all ``num_classes`` classes for every entry (it may equal the true one)."""
     return torch.randint(0, num_classes, tuple(y.shape), generator=generator).to(y.device)
+
+
+def random_label_loss(
+    num_classes: int, generator: torch.Generator, wrong_only: bool = True
+) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy against labels drawn afresh for every row at every call (the forget pass)."""
+    draw = random_wrong_labels if wrong_only else random_labels
+
+    def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(model(x), draw(y, num_classes, generator))
+
+    return loss
 
 
 def flagged_union(forget: TensorData, retain: TensorData, num_classes: int) -> TensorData:
@@ -83,12 +105,123 @@ def relabelling_loss(
     return loss
 
 
+def training_settings(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Every optimiser and loop setting from the method's parameters (nothing from the bench's recipe)."""
+    return {
+        "epochs": int(p["epochs"]),
+        "lr": float(p["lr"]),
+        "momentum": float(p["momentum"]),
+        "weight_decay": float(p["weight_decay"]),
+        "nesterov": bool(p["nesterov"]),
+        "batch_size": int(p["batch_size"]),
+        "schedule": str(p["schedule"]),
+        "optimizer": str(p["optimizer"]),
+        "augment": bool(p["augment"]),
+    }
+
+
+def random_label_training(
+    model: nn.Module,
+    ctx: UnlearnContext,
+    p: Mapping[str, Any],
+    description: str,
+    after_step: Callable[[nn.Module], None] | None = None,
+) -> None:
+    """RL's loop on ``model`` in place: forget pass with random labels, then retain pass, every epoch.
+
+    ``p["mixed"]`` trains on one shuffled stream over forget ∪ retain instead (the reference's CIFAR-100
+    branch); ``p["wrong_only"]`` draws labels from the wrong classes only (the paper) or from all classes
+    (the reference code). ``after_step`` runs after every optimiser step of either pass (SalUn's mask).
+    """
+    if len(ctx.forget) == 0 and len(ctx.retain) == 0:
+        return
+    labels = ctx.generator(_LABEL_STREAM)
+    wrong_only = bool(p["wrong_only"])
+    settings = training_settings(p)
+    if bool(p["mixed"]):
+        data = flagged_union(ctx.forget, ctx.retain, ctx.num_classes)
+        loss = relabelling_loss(ctx.num_classes, labels, wrong_only)
+        ctx.train(model, data, loss_fn=loss, after_step=after_step, description=description, **settings)
+        return
+    phases = [
+        Phase(ctx.forget, random_label_loss(ctx.num_classes, labels, wrong_only), name="forget"),
+        Phase(ctx.retain, cross_entropy_loss, name="retain"),
+    ]
+    ctx.train_phases(model, phases, after_step=after_step, description=description, **settings)
+
+
+#: The sources of the optimiser settings RL and SalUn share (Unlearn-Saliency's argparse and loop).
+SHARED_SOURCES: dict[str, Source] = {
+    "batch_size": Source(_ARGS, "69", 256, note="--batch_size, used by the forget and retain loaders"),
+    "momentum": Source(_ARGS, "71", 0.9, note="--momentum"),
+    "weight_decay": Source(_ARGS, "72", 5e-4, note="--weight_decay"),
+    "nesterov": Source(_IMPL, "68-73", False, note="torch.optim.SGD without nesterov"),
+    "optimizer": Source(_IMPL, "68-73", "sgd", note="torch.optim.SGD(model.parameters(), unlearn_lr, ...)"),
+    "schedule": Source(_IMPL, "94-97", "constant", note="MultiStepLR at --decreasing_lr 91,136 "
+                       f"({_ARGS} 78), never reached in 10 epochs; --warmup 0 ({_ARGS} 76)"),
+    "augment": Source(_DATASET, "542-555", True, note="forget and retain loaders use the training "
+                      f"transform RandomCrop(32, 4) + RandomHorizontalFlip unless --no-aug ({_ARGS} 79-84)"),
+    "wrong_only": Source(_RL, "125", False, note="torch.randint(0, num_classes, ...): uniform over all K"),
+    "mixed": Source(_RL, "109-176", False, note="CIFAR-10 / SVHN: a forget pass, then a retain pass; the "
+                    "single mixed stream is the CIFAR-100 / TinyImageNet branch (51-107), and was CIFAR-10's "
+                    "loop from the first release 9576623 (Oct. 2023) to 4882430 (Jan. 2024)"),
+}
+
+#: Where RL's loop sits (shared with SalUn).
+LOOP_SOURCES: tuple[Source, ...] = (
+    Source(_RL, "109-176", note="CIFAR-10 / SVHN branch: model.train(); forget pass with torch.randint labels "
+           "per batch (123-140), then retain pass with the true labels (142-159), one optimiser; the "
+           "maintainers confirm the sequential updates and α = 1 in Eq. 6 (Unlearn-Saliency issue #21)"),
+    Source(_IMPL, "54-114", note="iterative_unlearn: SGD, MultiStepLR, one RL call per epoch"),
+    Source("Classification/main_forget.py", "134-135", note="RL without a mask (the baseline)"),
+)
+
+#: The paper-over-code note RL and SalUn share.
+WRONG_LABELS_NOTE = (
+    "Random labels: SalUn's objective (Fan et al., ICLR 2024, Eq. 6, the RL loss restricted to salient "
+    "weights) takes y' ≠ y, a wrong label; the reference code draws torch.randint(0, num_classes) "
+    f"({_RL} 125), so about 1/K of its labels are the true ones. Default wrong_only=True follows the paper; "
+    "wrong_only=False is the code."
+)
+
+#: The differences RL and SalUn share besides the labels.
+_COMMON_DIFFERENCES: tuple[Difference, ...] = (
+    Difference(
+        what="The shared loop drops the last partial batch of each pass when a set holds more than one "
+        "batch (CIFAR-10: 148 of 4,500 forget and 52 of 40,500 retain examples per epoch, a different draw "
+        "every epoch); the reference's DataLoaders keep it.",
+        why="An engine facility (unlearnbench.training.train_phases); methods cannot switch it off.",
+        effect="not measured: the engine has no switch to run the same loop with the partial batch.",
+    ),
+    Difference(
+        what="Random crop + flip are batched tensor ops on uint8 images (zero padding) with the replicate's "
+        "generator; the reference uses torchvision's per-image transforms.",
+        why="The bench's data pipeline; the same distribution of crops and flips.",
+        effect="not measured: the same augmentation up to the random draws.",
+    ),
+)
+
+
+def shared_differences(wrong_only_effect: str) -> tuple[Difference, ...]:
+    """The differences RL and SalUn share; ``wrong_only_effect`` is each method's measured effect."""
+    return (
+        Difference(
+            what="Labels are drawn from the K − 1 wrong classes (y' ≠ y); the reference draws from all K classes.",
+            why="The paper's objective says y' ≠ y and the code disagrees with it: the paper is followed (see "
+            "paper over code); wrong_only=false is the code.",
+            effect=wrong_only_effect,
+            parameter="wrong_only",
+        ),
+        *_COMMON_DIFFERENCES,
+    )
+
+
 class RandomLabel:
-    """Fine-tuning on the retain set plus the forget set with random wrong labels."""
+    """RL: every epoch a forget pass with random labels, then a retain pass, with one optimiser."""
 
     name: ClassVar[str] = "random_label"
     description: ClassVar[str] = (
-        "Fine-tune on forget examples with random wrong labels plus the retain set "
+        "Fine-tune on forget examples with random wrong labels, then on the retain set, every epoch "
         "(Golatkar et al., CVPR 2020; RL of Fan et al., ICLR 2024)"
     )
     defaults: ClassVar[dict[str, Any]] = {
@@ -96,8 +229,13 @@ class RandomLabel:
         "lr": 0.01,
         "momentum": 0.9,
         "weight_decay": 5e-4,
+        "nesterov": False,
         "batch_size": 256,
+        "schedule": "constant",
+        "optimizer": "sgd",
+        "augment": True,
         "wrong_only": True,
+        "mixed": False,
     }
     #: ~1,100 training examples give 4 steps per epoch at batch 256; batch 64 gives 17.
     dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {
@@ -106,28 +244,32 @@ class RandomLabel:
     }
     grid: ClassVar[dict[str, list[Any]]] = {"lr": [0.005, 0.01, 0.02]}
 
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper="Golatkar, Achille and Soatto, \"Eternal Sunshine of the Spotless Net\", CVPR 2020 (random "
+        "labels); the RL baseline of Fan, Liu, Zhang, Wong, Wei and Liu, \"SalUn\", ICLR 2024",
+        repository=_SALUN,
+        commit=_SALUN_COMMIT,
+        loop=LOOP_SOURCES,
+        defaults={
+            "epochs": Source(_ARGS, "119-124", 10, note="--unlearn_epochs; the README gives no RL command"),
+            "lr": Source(_ARGS, "116-118", 0.01, note="--unlearn_lr; the maintainers search RL's lr in "
+                         "[1e-4, 1e-1] (OPTML-Group/Unlearn-WorstCase issue #1)"),
+            **SHARED_SOURCES,
+        },
+        differences=shared_differences(
+            "digits, lr 0.01, mean of 3 seeds, FA / TA / simple MIA, wrong labels (default) against the code's "
+            "uniform labels: 10 % random forgetting 0.981 / 0.971 / 0.482 against 0.983 / 0.969 / 0.487; "
+            "class 3 forgetting 0.852 / 0.952 / 0.701 against 0.967 / 0.969 / 0.628 (retrained: 0.000 / 0.873 "
+            "/ 0.928)."
+        ),
+        paper_over_code=(WRONG_LABELS_NOTE,),
+    )
+
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> nn.Module:
-        """Fine-tune ``model`` in place on the relabelled union and return it."""
+        """Run RL on ``model`` in place and return it."""
         p = {**self.defaults, **ctx.params}
-        if len(ctx.forget) == 0 and len(ctx.retain) == 0:
-            return model
-        data = flagged_union(ctx.forget, ctx.retain, ctx.num_classes)
-        loss = relabelling_loss(ctx.num_classes, ctx.generator(_LABEL_STREAM), bool(p["wrong_only"]))
-        ctx.train(
-            model,
-            data,
-            loss_fn=loss,
-            description=self.name,
-            epochs=int(p["epochs"]),
-            lr=float(p["lr"]),
-            momentum=float(p["momentum"]),
-            weight_decay=float(p["weight_decay"]),
-            batch_size=int(p["batch_size"]),
-            schedule="constant",
-            augment=False,
-            optimizer="sgd",
-            nesterov=False,
-        )
+        random_label_training(model, ctx, p, self.name)
+        model.eval()
         return model
 
 

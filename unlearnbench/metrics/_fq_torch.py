@@ -5,6 +5,9 @@ It materialises every threshold (family A: ``ceil(range·100)`` single threshold
 reads ε from the same ranked table as the numpy backend. It does not use the numpy backend's lattice
 shortcut, so the two are independent computations of one definition and agree bit for bit (float64
 add, multiply and divide are correctly rounded on CPU and GPU alike).
+
+Reference code: google-deepmind/unlearning_evaluation@ffae0fff4c3e ``metric.py`` 64-162 (the two threshold
+families, materialised there too, on CUDA); the record and its differences are ``ForgettingQuality.fidelity``.
 """
 
 from __future__ import annotations

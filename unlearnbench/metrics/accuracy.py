@@ -4,6 +4,9 @@ RA/TA/VA should be high. FA and UA are deliberately not ranked: a good unlearnin
 accuracy close to that of the model retrained without the forget set (which still generalises to it),
 not to 0 or 1, so "higher" or "lower" is wrong in general; compare them with the retrained row instead.
 UA is stored beside FA because papers use "UA" for either quantity.
+
+Reference code: unlearning-challenge/starting-kit@901e784c4243, ``unlearning-CIFAR10.ipynb`` cell 9
+(``accuracy``: arg-max of the eval-mode logits against the label); nothing differs in the computation.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from unlearnbench.api import EvalContext
+from unlearnbench.fidelity import Fidelity, Source
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.metrics._functional import accuracy as _accuracy
 
@@ -46,6 +50,23 @@ class Accuracy:
         "TA": True,
         "VA": True,
     }
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper="NeurIPS 2023 Machine Unlearning Challenge starting kit (retain / forget / test accuracy); UA = 1 − FA "
+        'after Jia et al., "Model sparsity can simplify machine unlearning", NeurIPS 2023',
+        repository="unlearning-challenge/starting-kit",
+        commit="901e784c4243eee541a5748a075d132c1724f5ed",
+        loop=(
+            Source(
+                "unlearning-CIFAR10.ipynb", "cell 9",
+                note="accuracy(net, loader): outputs.max(1) arg-max equals the target, correct / total",
+            ),
+            Source("unlearning-CIFAR10.ipynb", "cells 14, 28", note="retain, test and forget accuracies of a model"),
+            Source(
+                "paper", "Jia et al. 2023, evaluation metrics", note="UA, unlearning accuracy, = 1 − forget accuracy"
+            ),
+        ),
+        defaults={},
+    )
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
         """Accuracies of the evaluated model on its four splits."""

@@ -13,6 +13,12 @@ finite ε any attack can produce, rounded up (see :func:`max_epsilon`; the page'
 sizes are equal); no kept threshold gives ε = 0 (no attack tells the groups apart); on equal ranges the
 negative group is the "narrow" one, as in the released code. Rates are exact float64 fractions (the
 released code averages float32 indicators).
+
+Reference code: the organisers' scoring code, google-deepmind/unlearning_evaluation@ffae0fff4c3e
+``metric.py`` (``compute_forget_score_from_confs``, ``_get_epsilons`` and the two threshold families). It
+always scores equal pools (512 and 512); for unequal pools it takes N from the unlearned pool alone, where
+ours uses both sizes (identical at equal sizes). Its emptiness assert raises on every kept-threshold array
+of more than one element, so the page's rules are followed there. See ``ForgettingQuality.fidelity``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 
 from unlearnbench.api import EvalContext, Resampling
 from unlearnbench.errors import MetricNotApplicable
+from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.metrics._memo import array_memo
 
@@ -467,6 +474,79 @@ class ForgettingQuality:
     needs: ClassVar[frozenset[str]] = frozenset({"outputs", "oracle_outputs"})
     columns: ClassVar[tuple[str, ...]] = ("F", "F_ref")
     higher_is_better: ClassVar[dict[str, bool | None]] = {"F": True, "F_ref": None}
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper='Triantafillou et al. 2024, "Are we making progress in unlearning? Findings from the first NeurIPS '
+        'unlearning competition": forgetting quality F (shared/docs/forgetting-quality.md)',
+        repository="google-deepmind/unlearning_evaluation",
+        commit="ffae0fff4c3e9523b22618c47df6c26e4eebe0df",
+        loop=(
+            Source(
+                "metric.py", "304-349",
+                note="compute_forget_score_from_confs: positive group = larger median (314-321), ε per example, "
+                "max_ε = ceil(ln(N_u − 1)) (326-327), buckets of 0.5 worth 1, 1/2, ... (329-339), F = mean points",
+            ),
+            Source(
+                "metric.py", "165-301",
+                note="_get_epsilons: peakiness ratio < 0.01 → cap (184-200), FPR = FNR = 0 → inf (223-235), one "
+                "of them 0 → discarded (237-248), ε = nanmax of the two sides clipped at 0 (250-269), max over kept "
+                "thresholds, clipped to [0, 50] (285-300)",
+            ),
+            Source(
+                "metric.py", "132-162",
+                note="single threshold: linspace(min, max, ceil(range · 100)) over both pools, positive iff ≥ t",
+            ),
+            Source(
+                "metric.py", "64-129",
+                note="interval: narrow group positive (the negative one on equal ranges, 73), buffer 2.0 (77), right "
+                "ends over [min + width − 2, max + 2] at 100 per unit, 400 left ends each (86), l ≤ conf ≤ r",
+            ),
+            Source("metric.py", "24-57", note="δ = 1e-5, ε cap 50, 100 thresholds per unit; the confidence φ"),
+            Source("main.py", "292-297", note="accuracies averaged over the N models of each pool"),
+            Source(
+                "README.md", "39-41",
+                note="both pools run _NUM_MODELS times (512): the code only ever sees equal pools",
+            ),
+        ),
+        defaults={},
+        differences=(
+            Difference(
+                what="Pools of different sizes a ≤ b (the bench's default S = 3 replicates vs R = 6 oracles): "
+                "max_ε = ceil(ln(b(a − 1)/a)), the largest finite ε any attack can produce; the released code "
+                "takes ceil(ln(N − 1)) with N the unlearned pool's size (metric.py:326-327). Equal when a = b.",
+                why="The released formula is that same bound for two pools of N; the code never runs with unequal "
+                "pools (README.md:39-41), and N_u alone makes F collapse when S is small (S = 3: one pair of "
+                "buckets, [0, 1)), scoring 0 for ε the pools can reach.",
+                effect="Digits, random 10 % forget, S = 3, R = 6: F of finetune[epochs=5,lr=0.1] 0.127 ours vs "
+                "0.000 with N_u; retrain 0.254 vs 0.050; class:3 retrain 0.270 vs 0.074. At S = R identical.",
+            ),
+            Difference(
+                what="Rates are exact float64 fractions and ε is float64; the released code averages float32 "
+                "indicators and takes the logs in float32 (metric.py:117-127, 157-160, 255-262), and spaces the "
+                "single thresholds with torch.linspace (144; ours np.linspace, as for the interval family).",
+                why="Exact counts; the page defines the rates, not their rounding.",
+                effect="Digits (7 items × 120 forget examples, S = 3, R = 6), against our own brute-force "
+                "emulation of the released arithmetic: 0 bucket changes, max |Δε| 7.8e-8, F identical.",
+            ),
+            Difference(
+                what="φ from float64 logits; the released code exponentiates in the logits' dtype (float32) and "
+                "then casts (metric.py:44).",
+                why="No precision lost for confident models.",
+                effect="Digits: max |Δφ| 5.3e-7; F identical on all 7 items.",
+            ),
+            Difference(
+                what="Extra column F_ref: F of two disjoint halves of the retrained pool.",
+                why="The write-up asks to report F beside the value retrained-vs-retrained achieves.",
+                effect="None on F (a separate column).",
+            ),
+        ),
+        paper_over_code=(
+            "No kept threshold: the write-up asks to treat it explicitly (ε = 0 here: no attack tells the pools "
+            "apart); metric.py:285 'assert thr_eps' on a numpy array fails for an empty one and raises for any "
+            "array of more than one element, so the released code cannot run past it as published.",
+            "Both ranges 0: the write-up counts the ratio as < 0.01 (ε = the cap); metric.py:188 computes 0/0 = "
+            "NaN, which passes the guard, and then discards every threshold (the failing assert above).",
+        ),
+    )
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
         """F of the replicates against the oracles, and the oracle pool's own half-vs-half F."""

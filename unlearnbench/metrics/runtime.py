@@ -3,6 +3,9 @@
 ``seconds`` is the unlearning call's wall time (or the cost a method charges for a reused artifact, e.g.
 ``retrain`` is charged the oracle's training time). ``ratio`` divides it by the mean training time of the
 retrained models; the NeurIPS 2023 challenge rejected submissions above 0.2. Lower is better for both.
+
+Reference: no code; the challenge's rule (Triantafillou et al. 2024). The released scoring code times
+nothing, so the ratio's denominator is our own choice: the oracles' mean training time.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from unlearnbench.api import EvalContext
+from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
 
 __all__ = ["Runtime", "runtime_values"]
@@ -61,6 +65,27 @@ class Runtime:
     needs: ClassVar[frozenset[str]] = frozenset({"oracle_outputs"})
     columns: ClassVar[tuple[str, ...]] = ("seconds", "ratio")
     higher_is_better: ClassVar[dict[str, bool | None]] = {"seconds": False, "ratio": False}
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper='Triantafillou et al. 2024, "Are we making progress in unlearning? Findings from the first NeurIPS '
+        'unlearning competition": submissions slower than about 20 % of retraining were rejected',
+        repository=None,
+        commit=None,
+        loop=(
+            Source(
+                "paper", "competition rules (time limit relative to retraining)",
+                note="no public code times the unlearning step (google-deepmind/unlearning_evaluation@ffae0fff4c3e "
+                "main.py has no timer); ratio = unlearning seconds / mean oracle training seconds",
+            ),
+        ),
+        defaults={},
+        differences=(
+            Difference(
+                what="The ratio's denominator is the mean wall time of the R oracles' training, measured by the bench.",
+                why="The challenge's limit was set on its own hardware, not as a measured ratio.",
+                effect="Not measured: no reference value exists to compare with.",
+            ),
+        ),
+    )
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
         """Seconds of this replicate's unlearning call and their ratio to mean oracle training time."""

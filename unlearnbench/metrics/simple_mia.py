@@ -5,8 +5,11 @@ test examples (label 0), on a class-balanced sample, scored by the mean accuracy
 shuffle splits. 0.5 means the attacker cannot tell them apart; the meaningful target is the retrained
 model's value (see the ``gold_standard`` metric), so the column is not ranked.
 
-The one departure from the kit: it subsampled the larger side with an unseeded ``np.random.shuffle``; here
-the shuffle is seeded so equal inputs give equal scores.
+Reference code: unlearning-challenge/starting-kit@901e784c4243, ``unlearning-CIFAR10.ipynb`` (cell 19
+``simple_mia``, cell 21 the balancing, cell 16 the losses). The one departure: the kit cuts the forget
+losses to the test set's size after an unseeded ``np.random.shuffle`` (and never subsamples the test side);
+here whichever side is larger is subsampled with a seeded permutation, so equal inputs give equal scores
+and a forget set smaller than the test set is balanced too (see ``SimpleMIA.fidelity``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from unlearnbench.api import EvalContext
+from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.metrics._memo import array_memo
 
@@ -91,6 +95,47 @@ class SimpleMIA:
     higher_is_better: ClassVar[bool | None] = None
     #: Fixed, not the replicate seed: the attack's own randomness must not add variance between rows.
     attack_seed: ClassVar[int] = 0
+    fidelity: ClassVar[Fidelity] = Fidelity(
+        paper="NeurIPS 2023 Machine Unlearning Challenge starting kit (Triantafillou et al. 2023): the simple MIA",
+        repository="unlearning-challenge/starting-kit",
+        commit="901e784c4243eee541a5748a075d132c1724f5ed",
+        loop=(
+            Source(
+                "unlearning-CIFAR10.ipynb", "cell 19",
+                note="simple_mia: LogisticRegression() with defaults, StratifiedShuffleSplit(n_splits=10, "
+                "random_state=0) (test_size default 0.1), cross_val_score(scoring='accuracy')",
+            ),
+            Source(
+                "unlearning-CIFAR10.ipynb", "cell 21",
+                note="balance: np.random.shuffle(forget_losses), cut to len(test_losses); samples (test, forget) "
+                "labelled 0 / 1; the score is the mean of the 10 accuracies",
+            ),
+            Source(
+                "unlearning-CIFAR10.ipynb", "cell 16",
+                note="per-example nn.CrossEntropyLoss(reduction='none') of the eval-mode model",
+            ),
+            Source("unlearning-CIFAR10.ipynb", "cells 23-24", note="the unlearned model's MIA (equal sizes asserted)"),
+        ),
+        defaults={},
+        differences=(
+            Difference(
+                what="Balancing: the larger side (forget or test) is cut to the smaller one after "
+                "np.random.default_rng(0).permutation; the kit cuts only the forget side, after an unseeded "
+                "np.random.shuffle (cell 21), and assumes forget ≥ test (CIFAR-10: 5,000 each).",
+                why="Equal inputs give equal scores; with fewer forget than test examples the kit's cut leaves "
+                "the classes unbalanced, and the attack then scores the majority-class rate.",
+                effect="Digits (120 forget, 300 test, mean of 3 seeds): finetune[epochs=5,lr=0.1] 0.508 ours vs "
+                "0.714 with the kit's literal cut (= 300/420, nothing learnt); the subsample seed 0 / 1 / 2 gives "
+                "0.508 / 0.508 / 0.507 (finetune) and 0.554 / 0.538 / 0.521 (original).",
+            ),
+            Difference(
+                what="Losses in float64 from the stored float32 logits; the kit's are float32.",
+                why="Confident models' losses do not round to 0.",
+                effect="Digits: simple_mia identical to every digit shown (e.g. finetune[epochs=5,lr=0.1] "
+                "0.508333 both, original 0.554167 both).",
+            ),
+        ),
+    )
 
     def compute(self, ctx: EvalContext) -> float:
         """simple_mia(forget losses, test losses) of the evaluated model."""
