@@ -148,3 +148,15 @@ def test_code_fingerprint_ignores_docstrings_comments_and_fidelity_records() -> 
     assert code_fingerprint(code) == code_fingerprint(documented)
     assert code_fingerprint(code) != code_fingerprint(code.replace("0.1", "0.01"))
     assert code_fingerprint(code) != code_fingerprint(code.replace("return x", "return x + 1"))
+
+
+def test_unlearned_keys_follow_the_methods_training_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to the loop methods train through (``METHOD_LOOP_VERSION``) invalidates their cached results."""
+    from unlearnbench import runner
+
+    bench = tiny_bench()
+    entry = REGISTRY.methods["finetune"]
+    before = bench.unlearned_key(entry, {"lr": 0.1}, 0)
+    assert bench.unlearned_key(entry, {"lr": 0.1}, 0) == before
+    monkeypatch.setattr(runner, "METHOD_LOOP_VERSION", runner.METHOD_LOOP_VERSION + 1)
+    assert bench.unlearned_key(entry, {"lr": 0.1}, 0) != before

@@ -119,7 +119,7 @@ def test_random_labels_are_wrong_by_default_and_uniform_over_all_classes_as_the_
     forget_batches = [t for t in random(targets) if 1 in t.tolist()]
     ones = sum(int((t == 1).sum()) for t in random(targets))
     assert forget_batches, "uniform labels over all K classes include the forgotten one"
-    n_forget_labels = 4 * (len(bench.data["forget"]) // 16) * 16
+    n_forget_labels = 4 * len(bench.data["forget"])  # every forget example, the last partial batch included
     assert 0.1 < ones / n_forget_labels < 0.45  # ≈ 1/K = 0.25
 
 
@@ -138,6 +138,37 @@ def test_salun_saliency_pass_is_shuffled_and_augmented_and_restores_non_salient_
     unchanged = sum(int((after[n] == before[n]).sum()) for n in before)
     total = sum(p.numel() for p in before.values())
     assert unchanged >= total // 2
+
+
+def test_l1_sparse_coefficient_follows_the_real_epochs_with_the_partial_batch_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FT.py 92-105: γ_e = α(1 − e/E) for every batch of epoch e, the last partial retain batch included.
+
+    230 retain examples at batch 64 make 4 steps an epoch (3 full batches and one of 38); a count of full
+    batches only (3) would move γ to the next epoch's value one step early each epoch and reach 0 in the
+    last epoch.
+    """
+    from unlearnbench.methods import l1_sparse
+
+    bench = tiny_bench()
+    n_retain, batch, epochs, alpha = len(bench.data["retain"]), 64, 3, 1e-3
+    assert n_retain % batch and n_retain > batch
+    seen = record_passes(monkeypatch)
+    coefficients: list[tuple[int, float]] = []
+    real = l1_sparse.decayed_coefficient
+
+    def spy(a: float, epoch: int, total: int) -> float:
+        value = real(a, epoch, total)
+        coefficients.append((sum(p.training for p in seen) - 1, value))
+        return value
+
+    monkeypatch.setattr(l1_sparse, "decayed_coefficient", spy)
+    run_method(L1Sparse, {"epochs": epochs, "batch_size": batch, "alpha": alpha}, bench=bench)
+    steps = -(-n_retain // batch)
+    assert len(coefficients) == epochs * steps
+    for epoch, value in coefficients:
+        assert value == pytest.approx(alpha * (1 - epoch / epochs)), coefficients
 
 
 # ------------------------------------------------------------------- augmentation through the training transform

@@ -451,3 +451,13 @@ def test_influence_bounds_the_gradient_rows_it_holds_without_changing_the_step(
     assert max(seen) == 3 and sum(seen) == 40  # every example, at most 3 rows at a time
     for name, value in params(whole.after).items():
         assert torch.allclose(params(bounded.after)[name], value, atol=1e-6), name
+
+
+def test_fisher_paper_covariance_is_the_square_root_form() -> None:
+    """``covariance="paper"``: variance α · clamp(F^{-1/2}, sqrt(bound)), the paper's F^{-1/4} noise."""
+    fisher = torch.tensor([1e-8, 1e-2, 4.0])
+    var = noise_variance(fisher, alpha=1e-3, is_classifier=False, covariance="paper")
+    expected = torch.tensor([math.sqrt(1e3), 1 / math.sqrt(1e-2 + 1e-8), 1 / math.sqrt(4 + 1e-8)]) * 1e-3
+    assert torch.allclose(var, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="covariance"):
+        noise_variance(fisher, alpha=1.0, is_classifier=False, covariance="other")

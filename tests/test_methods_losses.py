@@ -251,7 +251,8 @@ def test_l1_norm_and_decay_by_hand() -> None:
     assert float(l1_sparse.l1_norm(layer).detach()) == pytest.approx(3.0)
     coefficients = [l1_sparse.decayed_coefficient(1e-3, e, 4) for e in range(4)]
     assert coefficients == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
-    assert l1_sparse.steps_per_epoch(1000, 256) == 3
+    assert l1_sparse.steps_per_epoch(1000, 256) == 4  # the last partial batch (232) is a step too
+    assert l1_sparse.steps_per_epoch(1024, 256) == 4
     assert l1_sparse.steps_per_epoch(100, 256) == 1
 
 

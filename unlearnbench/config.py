@@ -121,8 +121,8 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         "dataset": "cifar10",
         "model": "resnet18",
         "forget": "0.1",
-        # S = 16 replicates against R = 32 oracles: F has ceil(ln 15) = 3 → 6 buckets, and R = 2S makes the
-        # half-vs-half reference F_ref exactly comparable (16 vs 16).
+        # S = 16 replicates against R = 32 oracles: F (16 vs 32) has ceil(ln(32·15/16)) = 4 → 8 ε buckets;
+        # R = 2S makes the half-vs-half reference F_ref (16 vs 16, ceil(ln 15) = 3 → 6 buckets) comparable.
         "seeds": 16,
         "oracles": 32,
         "methods": ["finetune", "adversarial"],

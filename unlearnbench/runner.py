@@ -61,7 +61,7 @@ from unlearnbench.registry import Entry
 from unlearnbench.resources import PeakMemory, item_phase
 from unlearnbench.results import ItemResult, Outcome, SeedResult
 from unlearnbench.shadows import ShadowArtifacts, shadow_artifacts, shadow_count, shadow_keys
-from unlearnbench.training import Recipe, TrainStats, train
+from unlearnbench.training import METHOD_LOOP_VERSION, Recipe, TrainStats, train
 
 __all__ = [
     "RANDOM_MODEL_SEED", "UNLEARNED_ROLE", "Bench", "MetricSpec", "MetricValueError", "Replicate", "TrainedModel",
@@ -383,6 +383,7 @@ class Bench:
                 "method": entry.name,
                 "params": dict(params),
                 "code": source_hash(entry.cls),
+                "method_loop": METHOD_LOOP_VERSION,
                 "seed": seed,
                 "time_budget": self.time_budget,
             }

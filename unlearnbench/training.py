@@ -30,6 +30,10 @@ from unlearnbench.data.pipeline import TensorData
 #: Bumped whenever the loop's numerics change, so cached checkpoints are invalidated.
 RECIPE_VERSION = 1
 
+#: Bumped whenever what a method's ``ctx.train`` / ``ctx.train_phases`` computes changes (it enters the cache
+#: key of every unlearned replicate, next to the method's own code). 2: passes keep their last partial batch.
+METHOD_LOOP_VERSION = 2
+
 
 @dataclass(frozen=True)
 class Recipe:

@@ -177,11 +177,11 @@ class BoundaryExpand:
                 why="The authors' code is the method's own reference; SalUn's is a re-implementation for its "
                 "benchmark.",
                 effect="digits, 3 seeds, at lr 1e-5 / 1e-3 / 1e-2. Batch 256 + weight decay + augmentation: "
-                "class:3 FA 0.631 / 0.749 / 0.557 → 0.587 / 0.721 / 0.891, TA 0.902 / 0.927 / 0.880 → 0.894 / "
-                "0.924 / 0.939; random 10 %: FA 1.000 / 0.992 / 0.108 → 1.000 / 0.986 / 0.128, TA 0.977 / 0.958 / "
-                "0.142 → 0.977 / 0.956 / 0.152. shadow_init uniform: class:3 FA → 0.628 / 0.708 / 0.139, TA → "
-                "0.902 / 0.930 / 0.843, MIA 0.657 / 0.625 / 0.659 → 0.657 / 0.651 / 0.828; random FA → 1.000 / "
-                "0.992 / 0.097, TA → 0.977 / 0.958 / 0.122.",
+                "class:3 FA 0.385 / 0.366 / 0.019 → 0.587 / 0.721 / 0.891, TA 0.823 / 0.827 / 0.770 → 0.894 / "
+                "0.924 / 0.939; random 10 %: FA 1.000 / 0.817 / 0.100 → 1.000 / 0.986 / 0.128, TA 0.973 / 0.841 / "
+                "0.138 → 0.977 / 0.956 / 0.152. shadow_init uniform: class:3 FA → 0.383 / 0.281 / 0.000, TA → "
+                "0.823 / 0.851 / 0.767, MIA 0.712 / 0.701 / 0.852 → 0.712 / 0.761 / 0.901; random FA → 1.000 / "
+                "0.731 / 0.100, TA → 0.973 / 0.802 / 0.121.",
             ),
             Difference(
                 what="SalUn's boundary_ex.py never prunes the shadow neuron: main_forget.py 141-147 evaluates the "
@@ -189,9 +189,9 @@ class BoundaryExpand:
                 "as forgotten. Here the neuron is pruned, as the paper and the authors' code do.",
                 why="The paper and the authors' code prune; the bench also needs the original architecture back.",
                 effect="digits, 3 seeds, the widened model (shadow predictions counted wrong) vs the pruned one "
-                "at lr 1e-5 / 1e-3 / 1e-2: class:3 FA 0.601 / 0.254 / 0.000 vs 0.631 / 0.749 / 0.557, val accuracy "
-                "0.929 / 0.875 / 0.032 vs 0.930 / 0.938 / 0.871; random 10 %: FA 1.000 / 0.839 / 0.000 vs 1.000 / "
-                "0.992 / 0.108, val accuracy 0.979 / 0.837 / 0.000 vs 0.980 / 0.958 / 0.124.",
+                "at lr 1e-5 / 1e-3 / 1e-2: class:3 FA 0.355 / 0.000 / 0.000 vs 0.385 / 0.366 / 0.019, val accuracy "
+                "0.844 / 0.642 / 0.000 vs 0.846 / 0.849 / 0.769; random 10 %: FA 1.000 / 0.000 / 0.000 vs 1.000 / "
+                "0.817 / 0.100, val accuracy 0.979 / 0.013 / 0.000 vs 0.980 / 0.832 / 0.126.",
             ),
             Difference(
                 what="In the authors' loop the first batch's forward runs before widen_model.train() "
@@ -199,16 +199,6 @@ class BoundaryExpand:
                 "is in train mode. Here every step is in train mode.",
                 why="An ordering artefact of the reference, one step out of epochs × batches.",
                 effect="not measured: no switch; it changes one step's BatchNorm statistics out of ≥ 20.",
-            ),
-            Difference(
-                what="The bench's loop drops the last partial batch of each epoch when the forget set is larger "
-                "than one batch (training.train_phases); the reference's DataLoaders keep it.",
-                why="Engine behaviour shared by every method; no parameter switches it.",
-                effect="digits: the forget sets hold 120 (random) / 122 (class 3) images, so batch 64 runs one "
-                "step per epoch and leaves 56 / 58 out. Proxy without dropping, batch 60 / 61 (two full batches): "
-                "class:3 FA 0.631 / 0.749 / 0.557 → 0.385 / 0.366 / 0.022, TA 0.902 / 0.927 / 0.880 → 0.823 / "
-                "0.828 / 0.767; random FA 1.000 / 0.992 / 0.108 → 1.000 / 0.814 / 0.094, TA 0.977 / 0.958 / 0.142 "
-                "→ 0.973 / 0.841 / 0.132 (lr 1e-5 / 1e-3 / 1e-2). Needs an engine option to keep the last batch.",
             ),
         ),
     )

@@ -21,9 +21,8 @@ set in batches of 64, no augmentation. ``augment=True`` labels every augmented b
 
 What still differs (see ``fidelity``): the authors' FGSM un-normalises with constants that do not match
 their data normalisation, so their effective step is ≈ 0.25, not the stated 0.1 (``eps=0.25``
-approximates it); the bench's loop drops the last partial batch of an epoch. ``relabel="wrong"`` (not the
-default) keeps an older choice of ours: the best-scoring class other than y when the step does not flip
-the prediction (the reference then trains on y itself).
+approximates it). ``relabel="wrong"`` (not the default) keeps an older choice of ours: the best-scoring
+class other than y when the step does not flip the prediction (the reference then trains on y itself).
 """
 
 from __future__ import annotations
@@ -220,10 +219,10 @@ class BoundaryShrink:
                 "augment=true,lr=...] is SalUn's setting.",
                 why="The authors' code is the method's own reference; SalUn's is a re-implementation for its "
                 "benchmark.",
-                effect="digits, 3 seeds, authors' → SalUn's setting at lr 1e-5 / 1e-3 / 1e-2: class:3 FA 0.634 / "
-                "0.842 / 0.683 → 0.590 / 0.872 / 0.918, TA 0.904 / 0.932 / 0.842 → 0.896 / 0.959 / 0.950; random "
-                "10 %: FA 1.000 / 0.992 / 0.456 → 1.000 / 0.992 / 0.436, TA 0.977 / 0.962 / 0.493 → 0.977 / 0.958 "
-                "/ 0.457, MIA 0.571 / 0.486 / 0.586 → 0.569 / 0.515 / 0.561.",
+                effect="digits, 3 seeds, authors' → SalUn's setting at lr 1e-5 / 1e-3 / 1e-2: class:3 FA 0.383 / "
+                "0.716 / 0.541 → 0.590 / 0.872 / 0.918, TA 0.823 / 0.910 / 0.894 → 0.896 / 0.959 / 0.950; random "
+                "10 %: FA 1.000 / 0.956 / 0.631 → 1.000 / 0.992 / 0.436, TA 0.973 / 0.940 / 0.792 → 0.977 / 0.958 "
+                "/ 0.457, MIA 0.567 / 0.503 / 0.540 → 0.569 / 0.515 / 0.561.",
             ),
             Difference(
                 what="The authors' FGSM un-normalises with mean (0.4914, 0.4822, 0.2265) / std (0.2023, 0.1994, "
@@ -235,29 +234,19 @@ class BoundaryShrink:
                 "re-implementation agree on 0.1 in pixel space. eps=0.25 approximates the authors' effective "
                 "step (without their missing clip).",
                 effect="digits (small_cnn, 3 seeds; FA / TA / simple MIA at lr 1e-5, 1e-3, 1e-2), eps 0.1 → "
-                "0.25: class:3 FA 0.634 / 0.842 / 0.683 → 0.617 / 0.322 / 0.000, TA 0.904 / 0.932 / 0.842 → 0.901 / "
-                "0.873 / 0.771, MIA 0.655 / 0.580 / 0.599 → 0.659 / 0.739 / 0.891; random 10 %: FA 1.000 / 0.992 / "
-                "0.456 → 1.000 / 0.975 / 0.131, TA 0.977 / 0.962 / 0.493 → 0.977 / 0.922 / 0.148. The FGSM step "
+                "0.25: class:3 FA 0.383 / 0.716 / 0.541 → 0.361 / 0.016 / 0.008, TA 0.823 / 0.910 / 0.894 → 0.823 / "
+                "0.827 / 0.850, MIA 0.712 / 0.624 / 0.647 → 0.712 / 0.840 / 0.887; random 10 %: FA 1.000 / 0.956 / "
+                "0.631 → 1.000 / 0.508 / 0.122, TA 0.973 / 0.940 / 0.792 → 0.973 / 0.566 / 0.189. The FGSM step "
                 "flips 52 % (random) / 57 % (class 3) of the forget examples at 0.1, 100 % / 98 % at 0.25.",
-            ),
-            Difference(
-                what="The bench's loop drops the last partial batch of each epoch when the forget set is larger "
-                "than one batch (training.train_phases); the reference's DataLoaders keep it.",
-                why="Engine behaviour shared by every method; no parameter switches it.",
-                effect="digits: the forget sets hold 120 (random) / 122 (class 3) images, so batch 64 runs one "
-                "step per epoch and leaves 56 / 58 out. Proxy without dropping, batch 60 / 61 (two full batches): "
-                "class:3 FA 0.634 / 0.842 / 0.683 → 0.385 / 0.716 / 0.544, TA 0.904 / 0.932 / 0.842 → 0.823 / "
-                "0.910 / 0.891; random FA 1.000 / 0.992 / 0.456 → 1.000 / 0.956 / 0.633, TA 0.977 / 0.962 / 0.493 "
-                "→ 0.973 / 0.941 / 0.797 (lr 1e-5 / 1e-3 / 1e-2). Needs an engine option to keep the last batch.",
             ),
             Difference(
                 what="relabel='wrong' (not the default) replaces the label by the best-scoring other class "
                 "where the FGSM step does not change the prediction; the reference trains on y itself there.",
                 why="An older behaviour of ours, kept as a named value; the default follows both codes.",
-                effect="digits, 3 seeds, adversarial → wrong at lr 1e-5 / 1e-3 / 1e-2: class:3 FA 0.634 / 0.842 / "
-                "0.683 → 0.615 / 0.290 / 0.000, TA 0.904 / 0.932 / 0.842 → 0.901 / 0.862 / 0.816, MIA 0.655 / 0.580 "
-                "/ 0.599 → 0.659 / 0.740 / 0.920; random 10 %: FA 1.000 / 0.992 / 0.456 → 1.000 / 0.989 / 0.117, "
-                "TA 0.977 / 0.962 / 0.493 → 0.977 / 0.944 / 0.157 (retrained: FA 0.994, TA 0.981).",
+                effect="digits, 3 seeds, adversarial → wrong at lr 1e-5 / 1e-3 / 1e-2: class:3 FA 0.383 / 0.716 / "
+                "0.541 → 0.361 / 0.000 / 0.000, TA 0.823 / 0.910 / 0.894 → 0.823 / 0.833 / 0.821, MIA 0.712 / 0.624 "
+                "/ 0.647 → 0.712 / 0.863 / 0.928; random 10 %: FA 1.000 / 0.956 / 0.631 → 1.000 / 0.725 / 0.081, "
+                "TA 0.973 / 0.940 / 0.792 → 0.973 / 0.782 / 0.177 (retrained: FA 0.994, TA 0.981).",
             ),
         ),
     )

@@ -51,8 +51,8 @@ def decayed_coefficient(alpha: float, epoch: int, epochs: int) -> float:
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Optimiser steps per epoch of the bench's loop (full batches only when there is more than one)."""
-    return n // batch_size if n > batch_size else 1
+    """Optimiser steps per epoch of a method's pass, which keeps its last partial batch: ``⌈n / batch_size⌉``."""
+    return max(1, -(-n // batch_size))
 
 
 def sparse_loss(
