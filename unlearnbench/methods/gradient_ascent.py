@@ -10,9 +10,10 @@ Reference: OPTML-Group/Unlearn-Sparse@80ba55d, ``unlearn/GA.py`` 21-110 (identic
 forget batches), one pass over the shuffled forget loader per epoch, loss ``−CE``, SGD lr 1e-4 for 5 epochs
 (README), momentum 0.9, weight decay 5e-4, batch 256, a MultiStepLR at epochs 91 / 136 that never fires,
 no warm-up, and the training transform (random crop + flip) on the forget loader. No clipping or early
-stopping: too large a learning rate destroys the model, which the grid over ``lr`` exposes.
+stopping: too large a learning rate destroys the model, which the grid over ``lr`` exposes. Each epoch's
+pass keeps its last partial forget batch, as the reference's DataLoader does.
 
-Remaining difference (see ``fidelity``): the shared loop drops the last partial forget batch of each epoch.
+Remaining difference (see ``fidelity``): batched augmentation.
 """
 
 from __future__ import annotations
@@ -91,11 +92,10 @@ class GradientAscent:
         },
         differences=(
             Difference(
-                what="The shared loop drops the last partial forget batch of each epoch when the forget set "
-                "holds more than one batch (CIFAR-10, 4,500 forget examples: 148 per epoch, so 17 ascent "
-                "steps instead of 18); the reference's DataLoader keeps it.",
-                why="An engine facility (unlearnbench.training.train); methods cannot switch it off.",
-                effect="not measured: the engine has no switch to run the same loop with the partial batch.",
+                what="Random crop + flip are batched tensor ops on uint8 images (zero padding) with the "
+                "replicate's generator; the reference uses torchvision's per-image transforms.",
+                why="The bench's data pipeline; the same distribution of crops and flips.",
+                effect="not measured: the same augmentation up to the random draws.",
             ),
         ),
     )
