@@ -173,10 +173,11 @@ def test_oracle_pool_trains_together_caches_and_matches_sequential(tmp_path: obj
 def test_recipe_fields_are_unchanged() -> None:
     """The recipe is part of every cache key: a new field must leave the keys of existing recipes unchanged.
 
-    ``precision`` is the one field added since: it enters the key only when it is not ``fp32``.
+    ``precision`` and ``drop_last`` are the fields added since: they enter the key only when they are not
+    ``fp32`` / ``True``.
     """
     original_fields = [
         "epochs", "lr", "momentum", "weight_decay", "batch_size", "schedule", "augment", "nesterov", "optimizer",
     ]  # fmt: skip
-    assert [f.name for f in dataclasses.fields(Recipe)] == [*original_fields, "precision"]
+    assert [f.name for f in dataclasses.fields(Recipe)] == [*original_fields, "precision", "drop_last"]
     assert list(Recipe().key()) == [*original_fields, "version"]
