@@ -37,6 +37,7 @@ from unlearnbench.api import UnlearnContext
 from unlearnbench.data.pipeline import TensorData
 from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
+from unlearnbench.training import cross_entropy_loss
 
 #: The values of ``relabel``: the reference's argmax on x', or the best class other than y on x'.
 RELABEL_MODES = ("adversarial", "wrong")
@@ -261,10 +262,19 @@ class BoundaryShrink:
             return model
         original = ctx.original
         original.eval()
+        eps = float(params["eps"])
+        if bool(params["augment"]):
+            # Each augmented batch is labelled afresh, as the reference labels every batch it draws.
+            data, loss_fn = ctx.forget, shrink_loss(original, eps, ctx.forget.mean, ctx.forget.std, relabel)
+        else:
+            # Un-augmented batches get the same labels every epoch (the original is frozen, in eval mode, and
+            # the FGSM step is deterministic): compute them once instead of once per epoch.
+            labels, _ = nearest_labels(original, ctx.forget, eps, relabel)
+            data, loss_fn = ctx.forget.with_labels(labels), cross_entropy_loss
         ctx.train(
             model,
-            ctx.forget,
-            loss_fn=shrink_loss(original, float(params["eps"]), ctx.forget.mean, ctx.forget.std, relabel),
+            data,
+            loss_fn=loss_fn,
             epochs=int(params["epochs"]),
             lr=float(params["lr"]),
             momentum=float(params["momentum"]),
