@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from train_spies import resolved_call
 
 from unlearnbench.data.pipeline import TensorData
 from unlearnbench.methods.boundary_expand import BoundaryExpand, widen
@@ -92,8 +93,8 @@ def _recorded_train_call(cls: type, params: dict[str, Any], forget: str = "0.1")
     model, ctx = unlearn_context(bench, merge_params(cls, bench.raw.name, params), seed=0)
     seen: dict[str, Any] = {}
 
-    def train(model: nn.Module, data: TensorData, **kwargs: Any) -> Any:
-        seen["data"], seen["kwargs"] = data, kwargs
+    def train(model: nn.Module, data: TensorData, recipe: Any = None, **kwargs: Any) -> Any:
+        seen["data"], seen["kwargs"] = data, resolved_call(ctx, recipe, kwargs)
         raise _Recorded
 
     ctx.train = train  # type: ignore[method-assign,assignment]
@@ -237,11 +238,11 @@ def test_expand_trains_every_layer_on_the_shadow_label_under_random_forgetting()
     seen: dict[str, Any] = {}
     real = ctx.train
 
-    def train(widened: nn.Module, data: TensorData, **kwargs: Any) -> Any:
+    def train(widened: nn.Module, data: TensorData, recipe: Any = None, **kwargs: Any) -> Any:
         before = {k: p.detach().clone() for k, p in widened.named_parameters()}
         seen["labels"] = data.y.unique().tolist()
         seen["outputs"] = widened.fc.out_features  # type: ignore[union-attr]
-        stats = real(widened, data, **kwargs)
+        stats = real(widened, data, recipe, **kwargs)
         seen["unchanged"] = [k for k, p in widened.named_parameters() if torch.equal(p, before[k])]
         return stats
 

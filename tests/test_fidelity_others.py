@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from train_spies import resolved_call
 
 from unlearnbench.api import UnlearnContext
 from unlearnbench.data.pipeline import TensorData
@@ -47,9 +48,9 @@ def record_train(ctx: UnlearnContext) -> list[tuple[TensorData, dict[str, Any]]]
     calls: list[tuple[TensorData, dict[str, Any]]] = []
     real = ctx.train
 
-    def train(model: nn.Module, data: TensorData, **kwargs: Any) -> Any:
-        calls.append((data, dict(kwargs)))
-        return real(model, data, **kwargs)
+    def train(model: nn.Module, data: TensorData, recipe: Any = None, **kwargs: Any) -> Any:
+        calls.append((data, resolved_call(ctx, recipe, kwargs)))
+        return real(model, data, recipe, **kwargs)
 
     ctx.train = train  # type: ignore[method-assign,assignment]
     return calls
@@ -101,11 +102,11 @@ def test_unsir_learns_the_noise_on_the_model_in_train_mode() -> None:
     stats_at_impair: list[list[torch.Tensor]] = []
     real = ctx.train
 
-    def train(m: nn.Module, data: TensorData, **kwargs: Any) -> Any:
+    def train(m: nn.Module, data: TensorData, recipe: Any = None, **kwargs: Any) -> Any:
         if not stats_at_impair:
             stats_at_impair.append(batchnorm_stats(m))
             hook.remove()
-        return real(m, data, **kwargs)
+        return real(m, data, recipe, **kwargs)
 
     ctx.train = train  # type: ignore[method-assign,assignment]
     UNSIR().unlearn(model, ctx)
@@ -120,10 +121,10 @@ def test_unsir_keeps_the_earlier_behaviour_as_named_values() -> None:
     sizes: list[int] = []
     real = ctx.train
 
-    def train(m: nn.Module, data: TensorData, **kwargs: Any) -> Any:
+    def train(m: nn.Module, data: TensorData, recipe: Any = None, **kwargs: Any) -> Any:
         stats.append(batchnorm_stats(m))
         sizes.append(len(data))
-        return real(m, data, **kwargs)
+        return real(m, data, recipe, **kwargs)
 
     ctx.train = train  # type: ignore[method-assign,assignment]
     UNSIR().unlearn(model, ctx)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from train_spies import resolved_call
 
 from unlearnbench.api import UnlearnContext
 from unlearnbench.methods.cf_k import CFk
@@ -47,9 +48,9 @@ def record_train(monkeypatch: pytest.MonkeyPatch, train: bool = True) -> list[di
     calls: list[dict[str, Any]] = []
     real = UnlearnContext.train
 
-    def spy(self: UnlearnContext, model: nn.Module, data: Any, **overrides: Any) -> Any:
-        calls.append(overrides)
-        return real(self, model, data, **overrides) if train else None
+    def spy(self: UnlearnContext, model: nn.Module, data: Any, recipe: Any = None, **overrides: Any) -> Any:
+        calls.append(resolved_call(self, recipe, overrides))
+        return real(self, model, data, recipe, **overrides) if train else None
 
     monkeypatch.setattr(UnlearnContext, "train", spy)
     return calls

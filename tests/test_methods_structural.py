@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from train_spies import resolved_call
 
 from unlearnbench.api import Method, UnlearnContext
 from unlearnbench.data.pipeline import TensorData
@@ -73,9 +74,9 @@ def spy_train(ctx: UnlearnContext, inspect: Callable[[nn.Module, TensorData, dic
     """Replace ``ctx.train`` by a wrapper that calls ``inspect(model, data, overrides)`` after training."""
     real = ctx.train
 
-    def train(model: nn.Module, data: TensorData, **overrides: Any) -> Any:
-        stats = real(model, data, **overrides)
-        inspect(model, data, overrides)
+    def train(model: nn.Module, data: TensorData, recipe: Any = None, **overrides: Any) -> Any:
+        stats = real(model, data, recipe, **overrides)
+        inspect(model, data, resolved_call(ctx, recipe, overrides))
         return stats
 
     ctx.train = train  # type: ignore[method-assign,assignment]

@@ -145,6 +145,19 @@ class UnlearnContext:
         base = recipe if recipe is not None else self.recipe
         return dataclasses.replace(base, **{"drop_last": False, **overrides})
 
+    def recipe_from(self, params: Mapping[str, Any], **fixed: Any) -> Recipe:
+        """The method's recipe: the run's, with every recipe field that ``params`` names, then ``fixed``.
+
+        Each field found in ``params`` is cast to the field's type (``epochs`` and ``batch_size`` to int,
+        ``lr`` to float, ``augment`` to bool, ...); ``fixed`` holds the settings a method does not expose
+        (e.g. ``optimizer="adam", momentum=0.0``). Passes keep their last partial batch, as in :meth:`train`.
+        ``ctx.train(model, ctx.retain, ctx.recipe_from(p, optimizer="sgd"))`` trains with the method's own
+        settings and none inherited from the run.
+        """
+        casts = {f.name: type(f.default) for f in dataclasses.fields(self.recipe)}
+        taken = {name: cast(params[name]) for name, cast in casts.items() if name in params}
+        return self._method_recipe(None, {**taken, **fixed})
+
     def train(
         self,
         model: nn.Module,

@@ -61,7 +61,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -275,101 +276,161 @@ class Adversarial:
             return model
         if len(ctx.retain) == 0:
             raise ValueError("adversarial needs a non-empty retain set (distillation and D's positives)")
-        hidden_size = _positive_int(params, "hidden_size")
-        epochs = _positive_int(params, "epochs", minimum=0)
-        forget_bs = _positive_int(params, "forget_batch_size")
-        retain_bs = _positive_int(params, "retain_batch_size")
-        warmup = _positive_int(params, "disc_warmup", minimum=0)
-        disc_steps = _positive_int(params, "disc_steps", minimum=0)
-        lr = float(params["lr"])
-        disc_lr = lr if params.get("disc_lr") is None else float(params["disc_lr"])
-        temperature = float(params["temperature"])
-        strength = float(params["strength"])
-        weight_decay = float(params["weight_decay"])
-        augment = bool(params["augment"])
-
+        settings = GameSettings.from_params(params)
         device = torch.device(ctx.device)
         model.to(device)
         forget = ctx.forget.to(device) if ctx.forget.device != device else ctx.forget
         retain = ctx.retain.to(device) if ctx.retain.device != device else ctx.retain
-        model_steps = epochs * math.ceil(len(forget) / forget_bs)
-        total_disc_steps = warmup + disc_steps * model_steps
-        total = total_disc_steps + model_steps
+        model_steps = settings.epochs * math.ceil(len(forget) / settings.forget_batch_size)
+        total = settings.warmup + settings.disc_steps * model_steps + model_steps
         start = time.perf_counter()
 
         def over_budget() -> bool:
             return ctx.time_budget is not None and time.perf_counter() - start > ctx.time_budget
 
+        def report(done: int) -> None:
+            if ctx.progress is not None:
+                ctx.progress(self.name, done, total)
+
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(ctx.seed) + _TORCH_SEED_OFFSET)
-            disc = Discriminator(ctx.num_classes, hidden_size).to(device)
-            model_opt = torch.optim.Adam(
-                [p for p in model.parameters() if p.requires_grad],
-                lr=lr,
-                betas=(0.9, 0.999),
-                weight_decay=weight_decay,
-            )
-            disc_opt = torch.optim.Adam(
-                disc.parameters(), lr=disc_lr, betas=(0.9, 0.999), weight_decay=weight_decay
-            )
-            model_forget = _stream(forget, forget_bs, ctx.generator(_MODEL_FORGET), augment)
-            model_retain = _stream(retain, retain_bs, ctx.generator(_MODEL_RETAIN), augment)
-            disc_forget = _stream(forget, forget_bs, ctx.generator(_DISC_FORGET), augment)
-            disc_retain = _stream(retain, retain_bs, ctx.generator(_DISC_RETAIN), augment)
+            game = Game(model, ctx, settings, forget, retain, device)
             model.train()
             set_batchnorm_eval(model)
-            done = 0
-
-            def disc_step() -> None:
-                xf, yf = next(disc_forget)
-                xr, yr = next(disc_retain)
-                with torch.no_grad():
-                    forget_logits = model(xf)
-                    retain_logits = model(xr)
-                weights = class_match_weights(yr, yf, ctx.num_classes)
-                disc_opt.zero_grad(set_to_none=True)
-                discriminator_loss(disc, retain_logits, forget_logits, weights).backward()
-                disc_opt.step()
-
-            def model_step() -> None:
-                xf, _ = next(model_forget)
-                xr, _ = next(model_retain)
-                with torch.no_grad():
-                    teacher = ctx.original(xr)
-                disc.requires_grad_(False)
-                scores = disc(model(xf))
-                fool = nn.functional.binary_cross_entropy_with_logits(scores, torch.ones_like(scores))
-                loss = distillation_loss(model(xr), teacher, temperature) + strength * fool
-                model_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                model_opt.step()
-                disc.requires_grad_(True)
-
             try:
-                for _ in range(warmup):
-                    if over_budget():
-                        break
-                    disc_step()
-                    done += 1
-                # A budget spent during the warm-up leaves no time for model steps.
-                planned = model_steps if done == warmup else 0
-                per_epoch = max(model_steps // max(epochs, 1), 1)
-                for step in range(planned):
-                    if over_budget():
-                        break
-                    for _ in range(disc_steps):
-                        disc_step()
-                        done += 1
-                    model_step()
-                    done += 1
-                    if ctx.progress is not None and (step + 1) % per_epoch == 0:
-                        ctx.progress(self.name, done, total)
+                done = play(game, model_steps, over_budget, report)
             finally:
                 model.eval()
-        if ctx.progress is not None:
-            ctx.progress(self.name, done, total)
+        report(done)
         return model
+
+
+@dataclass(frozen=True)
+class GameSettings:
+    """The validated parameters of one adversarial run."""
+
+    hidden_size: int
+    epochs: int
+    forget_batch_size: int
+    retain_batch_size: int
+    warmup: int
+    disc_steps: int
+    lr: float
+    disc_lr: float
+    temperature: float
+    strength: float
+    weight_decay: float
+    augment: bool
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> GameSettings:
+        """Read and check the method's parameters (``disc_lr`` None: the model's ``lr``)."""
+        lr = float(params["lr"])
+        return cls(
+            hidden_size=_positive_int(params, "hidden_size"),
+            epochs=_positive_int(params, "epochs", minimum=0),
+            forget_batch_size=_positive_int(params, "forget_batch_size"),
+            retain_batch_size=_positive_int(params, "retain_batch_size"),
+            warmup=_positive_int(params, "disc_warmup", minimum=0),
+            disc_steps=_positive_int(params, "disc_steps", minimum=0),
+            lr=lr,
+            disc_lr=lr if params.get("disc_lr") is None else float(params["disc_lr"]),
+            temperature=float(params["temperature"]),
+            strength=float(params["strength"]),
+            weight_decay=float(params["weight_decay"]),
+            augment=bool(params["augment"]),
+        )
+
+
+class Game:
+    """The two players: the model (distilled from the frozen original, fooling D) and the discriminator D.
+
+    Built under the run's forked, seeded RNG: D's initial weights, then the two Adam optimisers (betas
+    0.9, 0.999, the run's weight decay), then four independent batch streams with their own generators.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        ctx: UnlearnContext,
+        settings: GameSettings,
+        forget: TensorData,
+        retain: TensorData,
+        device: torch.device,
+    ) -> None:
+        self.model, self.original, self.num_classes = model, ctx.original, ctx.num_classes
+        self.settings = settings
+        self.disc = Discriminator(ctx.num_classes, settings.hidden_size).to(device)
+        self.model_opt = torch.optim.Adam(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=settings.lr,
+            betas=(0.9, 0.999),
+            weight_decay=settings.weight_decay,
+        )
+        self.disc_opt = torch.optim.Adam(
+            self.disc.parameters(), lr=settings.disc_lr, betas=(0.9, 0.999), weight_decay=settings.weight_decay
+        )
+        augment = settings.augment
+        self.model_forget = _stream(forget, settings.forget_batch_size, ctx.generator(_MODEL_FORGET), augment)
+        self.model_retain = _stream(retain, settings.retain_batch_size, ctx.generator(_MODEL_RETAIN), augment)
+        self.disc_forget = _stream(forget, settings.forget_batch_size, ctx.generator(_DISC_FORGET), augment)
+        self.disc_retain = _stream(retain, settings.retain_batch_size, ctx.generator(_DISC_RETAIN), augment)
+
+    def disc_step(self) -> None:
+        """One step of D: retain logits are positives, forget logits negatives, classes matched."""
+        xf, yf = next(self.disc_forget)
+        xr, yr = next(self.disc_retain)
+        with torch.no_grad():
+            forget_logits = self.model(xf)
+            retain_logits = self.model(xr)
+        weights = class_match_weights(yr, yf, self.num_classes)
+        self.disc_opt.zero_grad(set_to_none=True)
+        discriminator_loss(self.disc, retain_logits, forget_logits, weights).backward()
+        self.disc_opt.step()
+
+    def model_step(self) -> None:
+        """One step of the model: distil the original on retain data and make D call forget logits retain."""
+        xf, _ = next(self.model_forget)
+        xr, _ = next(self.model_retain)
+        with torch.no_grad():
+            teacher = self.original(xr)
+        self.disc.requires_grad_(False)
+        scores = self.disc(self.model(xf))
+        fool = nn.functional.binary_cross_entropy_with_logits(scores, torch.ones_like(scores))
+        loss = distillation_loss(self.model(xr), teacher, self.settings.temperature) + self.settings.strength * fool
+        self.model_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.model_opt.step()
+        self.disc.requires_grad_(True)
+
+
+def play(game: Game, model_steps: int, over_budget: Callable[[], bool], report: Callable[[int], None]) -> int:
+    """D's warm-up, then ``model_steps`` rounds of ``disc_steps`` D steps and one model step; returns the steps.
+
+    A budget spent during the warm-up leaves no time for model steps; ``report`` gets the step count after
+    every epoch's worth of model steps.
+    """
+    settings = game.settings
+    done = 0
+    for _ in range(settings.warmup):
+        if over_budget():
+            break
+        game.disc_step()
+        done += 1
+    planned = model_steps if done == settings.warmup else 0
+    per_epoch = max(model_steps // max(settings.epochs, 1), 1)
+    for step in range(planned):
+        if over_budget():
+            break
+        for _ in range(settings.disc_steps):
+            game.disc_step()
+            done += 1
+        game.model_step()
+        done += 1
+        if (step + 1) % per_epoch == 0:
+            report(done)
+    return done
 
 
 @hookimpl

@@ -201,21 +201,8 @@ class BadTeacher:
             return model
         incompetent = ctx.new_model().to(ctx.device).eval().requires_grad_(False)
         loss_fn = bad_teacher_loss(ctx.original, incompetent, float(p["temperature"]), reduction)
-        ctx.train(
-            model,
-            data,
-            loss_fn=loss_fn,
-            description=self.name,
-            epochs=int(p["epochs"]),
-            lr=float(p["lr"]),
-            weight_decay=float(p["weight_decay"]),
-            batch_size=int(p["batch_size"]),
-            schedule=str(p["schedule"]),
-            augment=bool(p["augment"]),
-            optimizer="adam",
-            momentum=0.0,
-            nesterov=False,
-        )
+        recipe = ctx.recipe_from(p, optimizer="adam", momentum=0.0, nesterov=False)
+        ctx.train(model, data, recipe, loss_fn=loss_fn, description=self.name)
         return model
 
 

@@ -215,19 +215,8 @@ class BoundaryExpand:
         shadow = layer.out_features
         setattr(parent, attribute, widen(layer, ctx.generator(_SHADOW_INIT_OFFSET), init))
         try:
-            ctx.train(
-                model,
-                ctx.forget.with_labels(torch.full_like(ctx.forget.y, shadow)),
-                epochs=int(params["epochs"]),
-                lr=float(params["lr"]),
-                momentum=float(params["momentum"]),
-                weight_decay=float(params["weight_decay"]),
-                nesterov=bool(params["nesterov"]),
-                optimizer=str(params["optimizer"]),
-                schedule=str(params["schedule"]),
-                batch_size=int(params["batch_size"]),
-                augment=bool(params["augment"]),
-            )
+            relabelled = ctx.forget.with_labels(torch.full_like(ctx.forget.y, shadow))
+            ctx.train(model, relabelled, ctx.recipe_from(params))
         finally:
             wide = getattr(parent, attribute)
             setattr(parent, attribute, prune(wide) if wide is not layer else layer)

@@ -271,20 +271,7 @@ class BoundaryShrink:
             # the FGSM step is deterministic): compute them once instead of once per epoch.
             labels, _ = nearest_labels(original, ctx.forget, eps, relabel)
             data, loss_fn = ctx.forget.with_labels(labels), cross_entropy_loss
-        ctx.train(
-            model,
-            data,
-            loss_fn=loss_fn,
-            epochs=int(params["epochs"]),
-            lr=float(params["lr"]),
-            momentum=float(params["momentum"]),
-            weight_decay=float(params["weight_decay"]),
-            nesterov=bool(params["nesterov"]),
-            optimizer=str(params["optimizer"]),
-            schedule=str(params["schedule"]),
-            batch_size=int(params["batch_size"]),
-            augment=bool(params["augment"]),
-        )
+        ctx.train(model, data, ctx.recipe_from(params), loss_fn=loss_fn)
         return model
 
 

@@ -74,20 +74,7 @@ class Finetune:
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> nn.Module:
         """Fine-tune ``model`` on the retain set in place and return it."""
         p = {**self.defaults, **ctx.params}
-        ctx.train(
-            model,
-            ctx.retain,
-            epochs=int(p["epochs"]),
-            lr=float(p["lr"]),
-            momentum=float(p["momentum"]),
-            weight_decay=float(p["weight_decay"]),
-            nesterov=bool(p["nesterov"]),
-            batch_size=int(p["batch_size"]),
-            schedule=str(p["schedule"]),
-            augment=bool(p["augment"]),
-            optimizer="sgd",
-            description=self.name,
-        )
+        ctx.train(model, ctx.retain, ctx.recipe_from(p, optimizer="sgd"), description=self.name)
         return model
 
 

@@ -105,21 +105,7 @@ class GradientAscent:
         p = {**self.defaults, **ctx.params}
         if len(ctx.forget) == 0:
             return model
-        ctx.train(
-            model,
-            ctx.forget,
-            loss_fn=negative_cross_entropy,
-            description=self.name,
-            epochs=int(p["epochs"]),
-            lr=float(p["lr"]),
-            momentum=float(p["momentum"]),
-            weight_decay=float(p["weight_decay"]),
-            batch_size=int(p["batch_size"]),
-            schedule=str(p["schedule"]),
-            augment=bool(p["augment"]),
-            optimizer=str(p["optimizer"]),
-            nesterov=bool(p["nesterov"]),
-        )
+        ctx.train(model, ctx.forget, ctx.recipe_from(p), loss_fn=negative_cross_entropy, description=self.name)
         return model
 
 

@@ -154,21 +154,7 @@ class L1Sparse:
         epochs = int(p["epochs"])
         batch_size = int(p["batch_size"])
         loss = sparse_loss(float(p["alpha"]), epochs, steps_per_epoch(len(ctx.retain), batch_size))
-        ctx.train(
-            model,
-            ctx.retain,
-            loss_fn=loss,
-            description=self.name,
-            epochs=epochs,
-            lr=float(p["lr"]),
-            momentum=float(p["momentum"]),
-            weight_decay=float(p["weight_decay"]),
-            batch_size=batch_size,
-            schedule=str(p["schedule"]),
-            augment=bool(p["augment"]),
-            optimizer=str(p["optimizer"]),
-            nesterov=bool(p["nesterov"]),
-        )
+        ctx.train(model, ctx.retain, ctx.recipe_from(p), loss_fn=loss, description=self.name)
         return model
 
 

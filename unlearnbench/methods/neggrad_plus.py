@@ -190,17 +190,7 @@ class NegGradPlus:
         forget_batch = int(p["forget_batch_size"])
         if forget_batch < 1:
             raise ValueError(f"neggrad_plus: forget_batch_size must be >= 1, got {forget_batch}")
-        common: dict[str, Any] = {
-            "epochs": int(p["epochs"]),
-            "lr": float(p["lr"]),
-            "momentum": float(p["momentum"]),
-            "weight_decay": float(p["weight_decay"]),
-            "nesterov": bool(p["nesterov"]),
-            "batch_size": int(p["batch_size"]),
-            "schedule": str(p["schedule"]),
-            "augment": bool(p["augment"]),
-            "optimizer": "sgd",
-        }
+        recipe = ctx.recipe_from(p, optimizer="sgd")
         model.to(ctx.device)  # the ℓ2 anchor lives where the model trains
         anchor = {name: q.detach().clone() for name, q in model.named_parameters()} if l2 > 0 else None
         if len(ctx.forget) == 0:
@@ -209,13 +199,13 @@ class NegGradPlus:
                 value = alpha * nn.functional.cross_entropy(m(x), y)
                 return value + alpha * l2 * l2_pull(m, anchor) if anchor is not None else value
 
-            ctx.train(model, ctx.retain, loss_fn=retain_only, description=self.name, **common)
+            ctx.train(model, ctx.retain, recipe, loss_fn=retain_only, description=self.name)
             return model
         stream = forget_stream(
             ctx.forget.to(ctx.device), forget_batch, ctx.generator(_FORGET_STREAM), bool(p["augment"])
         )
         loss = neggrad_plus_step_loss(alpha, stream, ctx.recipe.precision, l2, anchor)
-        ctx.train(model, ctx.retain, loss_fn=loss, description=self.name, **common)
+        ctx.train(model, ctx.retain, recipe, loss_fn=loss, description=self.name)
         return model
 
 

@@ -105,21 +105,6 @@ def relabelling_loss(
     return loss
 
 
-def training_settings(p: Mapping[str, Any]) -> dict[str, Any]:
-    """Every optimiser and loop setting from the method's parameters (nothing from the bench's recipe)."""
-    return {
-        "epochs": int(p["epochs"]),
-        "lr": float(p["lr"]),
-        "momentum": float(p["momentum"]),
-        "weight_decay": float(p["weight_decay"]),
-        "nesterov": bool(p["nesterov"]),
-        "batch_size": int(p["batch_size"]),
-        "schedule": str(p["schedule"]),
-        "optimizer": str(p["optimizer"]),
-        "augment": bool(p["augment"]),
-    }
-
-
 def random_label_training(
     model: nn.Module,
     ctx: UnlearnContext,
@@ -137,17 +122,17 @@ def random_label_training(
         return
     labels = ctx.generator(_LABEL_STREAM)
     wrong_only = bool(p["wrong_only"])
-    settings = training_settings(p)
+    recipe = ctx.recipe_from(p)
     if bool(p["mixed"]):
         data = flagged_union(ctx.forget, ctx.retain, ctx.num_classes)
         loss = relabelling_loss(ctx.num_classes, labels, wrong_only)
-        ctx.train(model, data, loss_fn=loss, after_step=after_step, description=description, **settings)
+        ctx.train(model, data, recipe, loss_fn=loss, after_step=after_step, description=description)
         return
     phases = [
         Phase(ctx.forget, random_label_loss(ctx.num_classes, labels, wrong_only), name="forget"),
         Phase(ctx.retain, cross_entropy_loss, name="retain"),
     ]
-    ctx.train_phases(model, phases, after_step=after_step, description=description, **settings)
+    ctx.train_phases(model, phases, recipe, after_step=after_step, description=description)
 
 
 #: The sources of the optimiser settings RL and SalUn share (Unlearn-Saliency's argparse and loop).

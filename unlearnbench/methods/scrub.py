@@ -27,9 +27,8 @@ it never saved).
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -42,7 +41,7 @@ from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.losses import kd_loss
 from unlearnbench.methods.cf_k import parse_milestones
-from unlearnbench.training import make_optimizer, prepare_batch, training_autocast, training_layout
+from unlearnbench.training import Recipe, make_optimizer, prepare_batch, training_autocast, training_layout
 
 # Generator offset of the shuffling shared by all passes.
 _SHUFFLE_STREAM = 61
@@ -217,61 +216,26 @@ class Scrub:
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> nn.Module:
         """Run SCRUB (or SCRUB+R) on ``model`` in place and return it."""
         p = {**self.defaults, **ctx.params}
-        epochs, msteps = int(p["epochs"]), int(p["msteps"])
-        if epochs < 0 or msteps < 0:
-            raise ValueError(f"scrub: epochs and msteps must be >= 0, got {epochs} and {msteps}")
-        if len(ctx.retain) == 0:
-            raise ValueError("scrub needs a non-empty retain set")
-        forget_batch, retain_batch = int(p["forget_batch_size"]), int(p["retain_batch_size"])
-        if forget_batch < 1 or retain_batch < 1:
-            raise ValueError(f"scrub: batch sizes must be >= 1, got {forget_batch} and {retain_batch}")
+        epochs, msteps, forget_batch, retain_batch = checked_sizes(p, ctx)
         milestones = parse_milestones(p["lr_decay_epochs"])
         base_lr, rate = float(p["lr"]), float(p["lr_decay_rate"])
-        augment = bool(p["augment"])
+        recipe = ctx.recipe_from(p, schedule="constant")
         temperature = float(p["temperature"])
-        recipe = dataclasses.replace(
-            ctx.recipe, epochs=epochs, lr=base_lr, momentum=float(p["momentum"]),
-            weight_decay=float(p["weight_decay"]), nesterov=bool(p["nesterov"]), optimizer=str(p["optimizer"]),
-            schedule="constant", augment=augment,
-        )  # fmt: skip
         maximise = max_loss(ctx.original, temperature)
         minimise = min_loss(ctx.original, temperature, float(p["alpha"]), float(p["gamma"]))
         rewind = bool(p["rewind"])
         checkpoints: list[dict[str, torch.Tensor]] = []
         forget_errors: list[float] = []
-        target = ctx.device
-        precision = recipe.precision
-        model.to(target)
-        forget, retain = ctx.forget.to(target), ctx.retain.to(target)
+        model.to(ctx.device)
+        forget, retain = ctx.forget.to(ctx.device), ctx.retain.to(ctx.device)
         torch.manual_seed(int(ctx.seed))
-        optimizer = make_optimizer(model, recipe)
-        generator = ctx.generator(_SHUFFLE_STREAM)
-        start = time.perf_counter()
-
-        def spent() -> bool:
-            return ctx.time_budget is not None and time.perf_counter() - start >= ctx.time_budget
-
-        def run_pass(data: TensorData, loss_fn: Callable[..., torch.Tensor], batch_size: int) -> bool:
-            """One pass over ``data`` (last batch kept); False when the time budget ran out."""
-            model.train()
-            for xb, yb in data.batches(batch_size, shuffle=True, augment=augment, generator=generator):
-                if spent():
-                    return False
-                optimizer.zero_grad(set_to_none=True)
-                xb = prepare_batch(xb, target, precision)
-                with training_autocast(target, precision):
-                    loss = loss_fn(model, xb, yb)
-                loss.backward()
-                optimizer.step()
-            return True
-
-        with training_layout(model, target, precision):
+        passes = Passes(model, make_optimizer(model, recipe), ctx.generator(_SHUFFLE_STREAM), ctx, recipe)
+        with training_layout(model, ctx.device, recipe.precision):
             for epoch in range(1, epochs + 1):
-                for group in optimizer.param_groups:
-                    group["lr"] = decayed_lr(base_lr, epoch, milestones, rate)
-                if epoch <= msteps and len(forget) > 0 and not run_pass(forget, maximise, forget_batch):
+                passes.set_lr(decayed_lr(base_lr, epoch, milestones, rate))
+                if epoch <= msteps and len(forget) > 0 and not passes.run(forget, maximise, forget_batch):
                     break
-                if not run_pass(retain, minimise, retain_batch):
+                if not passes.run(retain, minimise, retain_batch):
                     break
                 if rewind:
                     checkpoints.append(state_dict_cpu(model))
@@ -298,6 +262,60 @@ class Scrub:
         chosen = rewind_index(forget_errors, reference)
         if chosen != len(checkpoints) - 1:
             model.load_state_dict(checkpoints[chosen])
+
+
+def checked_sizes(p: Mapping[str, Any], ctx: UnlearnContext) -> tuple[int, int, int, int]:
+    """(epochs, max steps, forget batch, retain batch) from the parameters, checked."""
+    epochs, msteps = int(p["epochs"]), int(p["msteps"])
+    if epochs < 0 or msteps < 0:
+        raise ValueError(f"scrub: epochs and msteps must be >= 0, got {epochs} and {msteps}")
+    if len(ctx.retain) == 0:
+        raise ValueError("scrub needs a non-empty retain set")
+    forget_batch, retain_batch = int(p["forget_batch_size"]), int(p["retain_batch_size"])
+    if forget_batch < 1 or retain_batch < 1:
+        raise ValueError(f"scrub: batch sizes must be >= 1, got {forget_batch} and {retain_batch}")
+    return epochs, msteps, forget_batch, retain_batch
+
+
+class Passes:
+    """SCRUB's passes over one optimiser, under the context's time budget (counted from construction)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        ctx: UnlearnContext,
+        recipe: Recipe,
+    ) -> None:
+        self.model, self.optimizer, self.generator = model, optimizer, generator
+        self.device, self.precision, self.augment = ctx.device, recipe.precision, recipe.augment
+        self.time_budget = ctx.time_budget
+        self.start = time.perf_counter()
+
+    def spent(self) -> bool:
+        """Whether the time budget ran out."""
+        return self.time_budget is not None and time.perf_counter() - self.start >= self.time_budget
+
+    def set_lr(self, lr: float) -> None:
+        """Set every parameter group's learning rate (the step decay, epoch by epoch)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def run(self, data: TensorData, loss_fn: Callable[..., torch.Tensor], batch_size: int) -> bool:
+        """One pass over ``data`` (last batch kept); False when the time budget ran out."""
+        self.model.train()
+        batches = data.batches(batch_size, shuffle=True, augment=self.augment, generator=self.generator)
+        for xb, yb in batches:
+            if self.spent():
+                return False
+            self.optimizer.zero_grad(set_to_none=True)
+            xb = prepare_batch(xb, self.device, self.precision)
+            with training_autocast(self.device, self.precision):
+                loss = loss_fn(self.model, xb, yb)
+            loss.backward()
+            self.optimizer.step()
+        return True
 
 
 @hookimpl

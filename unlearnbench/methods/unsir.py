@@ -263,20 +263,12 @@ class UNSIR:
             c: learn_noise(model, c, shape, steps, lr, lam, generator, device, train_mode=mode == "train")
             for c in classes
         }
-        common: dict[str, Any] = {
-            "batch_size": int(params["batch_size"]),
-            "optimizer": "adam",
-            "momentum": 0.0,
-            "nesterov": False,
-            "weight_decay": float(params["weight_decay"]),
-            "schedule": str(params["schedule"]),
-            "augment": bool(params["augment"]),
-        }
+        recipe = ctx.recipe_from(params, optimizer="adam", momentum=0.0, nesterov=False)
         impair = impair_data(retain, noises, int(params["noise_copies"]), images)
         epochs, lr = int(params["impair_epochs"]), float(params["impair_lr"])
-        ctx.train(model, impair, epochs=epochs, lr=lr, description="impair", **common)
+        ctx.train(model, impair, recipe, epochs=epochs, lr=lr, description="impair")
         epochs, lr = int(params["repair_epochs"]), float(params["repair_lr"])
-        ctx.train(model, retain, epochs=epochs, lr=lr, description="repair", **common)
+        ctx.train(model, retain, recipe, epochs=epochs, lr=lr, description="repair")
         return model
 
 
