@@ -142,14 +142,14 @@ def test_sequential_keys_are_unchanged_and_other_modes_are_part_of_the_key(tmp_p
         "num_classes": sequential.raw.num_classes, "recipe": sequential.recipe.key(), "seed": 4,
         "splits": sequential.splits_key,
     }  # fmt: skip
-    assert sequential._model_parts("oracle", 4) == expected
+    assert sequential.model_parts("oracle", 4) == expected
     vmap = _bench(cache, "vmap")
     assert vmap.oracle_batching == "vmap"
-    assert vmap._model_parts("oracle", 4) == {**expected, "training": "vmap"}
-    assert vmap._model_parts("original", 0) == sequential._model_parts("original", 0)
+    assert vmap.model_parts("oracle", 4) == {**expected, "training": "vmap"}
+    assert vmap.model_parts("original", 0) == sequential.model_parts("original", 0)
     compiled = _bench(cache, "sequential", compile_model=True)
-    assert compiled._model_parts("oracle", 4) == {**expected, "compile": True}
-    assert content_key(compiled._model_parts("original", 0)) != content_key(sequential._model_parts("original", 0))
+    assert compiled.model_parts("oracle", 4) == {**expected, "compile": True}
+    assert content_key(compiled.model_parts("original", 0)) != content_key(sequential.model_parts("original", 0))
 
 
 def test_oracle_pool_trains_together_caches_and_matches_sequential(tmp_path: object) -> None:

@@ -67,13 +67,14 @@ def test_second_identical_run_trains_nothing(
 ) -> None:
     args = [*FAKE, "--method", "finetune[epochs=1,lr=0.001]", "--cache-dir", str(tmp_path / "c")]
     assert run_cli([*args, "--output-dir", "first"], capsys)[0] == 0
-    import unlearnbench.runner as runner
+    import unlearnbench.runner.bench as runner
+    import unlearnbench.runner.replicate as replicate
 
     def no_training(*_: object, **__: object) -> None:
         raise AssertionError("a warm run must not train")
 
     monkeypatch.setattr(runner, "train", no_training)
-    monkeypatch.setattr(runner, "_unlearn_once", no_training)
+    monkeypatch.setattr(replicate, "unlearn_once", no_training)
     from unlearnbench.metrics.simple_mia import SimpleMIA
 
     monkeypatch.setattr(SimpleMIA, "compute", no_training)  # metric values come from the cache too
@@ -91,13 +92,14 @@ def test_adding_a_metric_never_retrains(
 ) -> None:
     args = [*FAKE, "--method", "finetune[epochs=1,lr=0.002]", "--cache-dir", str(tmp_path / "c")]
     assert run_cli([*args, "--metric", "accuracy", "--output-dir", "a"], capsys)[0] == 0
-    import unlearnbench.runner as runner
+    import unlearnbench.runner.bench as runner
+    import unlearnbench.runner.replicate as replicate
 
     def no_training(*_: object, **__: object) -> None:
         raise AssertionError("a cached model must not be retrained or re-evaluated")
 
     monkeypatch.setattr(runner, "train", no_training)
-    monkeypatch.setattr(runner, "_unlearn_once", no_training)
+    monkeypatch.setattr(replicate, "unlearn_once", no_training)
     monkeypatch.setattr(runner.Bench, "outputs_of", no_training)
     code, out, err = run_cli([*args, "--metric", "accuracy", "--metric", "js_to_oracle", "--output-dir", "b"], capsys)
     assert code == 0, out + err

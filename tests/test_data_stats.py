@@ -23,7 +23,7 @@ from unlearnbench.data.stats import (
     mean_image,
     sample_images,
 )
-from unlearnbench.reporting.png import encode_png, is_png_data_uri, png_data_uri
+from unlearnbench.png import encode_png, is_png_data_uri, png_data_uri
 
 
 def _decode(uri: str) -> np.ndarray:

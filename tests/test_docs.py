@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from unlearnbench import hookspec
-from unlearnbench.pytest_plugin import TESTING_CACHE_ENV, source_digest
 from unlearnbench.scaffold import plugin_names, render
+from unlearnbench.testing_store import TESTING_CACHE_ENV, source_digest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FILE_MARK = re.compile(r"^<!-- file: (\S+) -->$")

@@ -236,7 +236,7 @@ def test_workers_train_at_the_drivers_resolved_precision(tmp_path: Path, monkeyp
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
     session, bench, _ = _session(tmp_path, seeds=1, oracles=1, epochs=1)
     assert session.config.precision == "auto" and bench.recipe.precision == "bf16"
-    spec = executors_base.work_spec(session, "tok", tmp_path)
+    spec = executors_base.work_spec(session.config, session.plugins, bench.recipe.precision, "tok", tmp_path)
     assert spec.config.precision == "bf16"
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)

@@ -152,7 +152,7 @@ def test_code_fingerprint_ignores_docstrings_comments_and_fidelity_records() -> 
 
 def test_unlearned_keys_follow_the_methods_training_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """A change to the loop methods train through (``METHOD_LOOP_VERSION``) invalidates their cached results."""
-    from unlearnbench import runner
+    from unlearnbench.runner import bench as runner
 
     bench = tiny_bench()
     entry = REGISTRY.methods["finetune"]

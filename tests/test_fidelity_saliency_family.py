@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from unlearnbench import tensordata
 from unlearnbench.data import pipeline
 from unlearnbench.data.pipeline import TensorData
 from unlearnbench.methods.gradient_ascent import GradientAscent
@@ -209,7 +210,8 @@ def test_influence_gradients_go_through_the_training_augmentation(monkeypatch: p
         crops.append(int(x.shape[0]))
         return real(x, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "augment_batch", spy)
+    monkeypatch.setattr(pipeline, "augment_batch", spy)  # the path influence.py calls
+    monkeypatch.setattr(tensordata, "augment_batch", spy)  # where TensorData.batches finds it
     augmented = run_method(Influence, {"alpha": 1.0, "samples": 40}, bench=bench)
     n_f, n_r = len(bench.data["forget"]), len(bench.data["retain"])
     assert sum(crops) == n_f + n_r + 40  # the two gradient sums and the recursion's examples, once each

@@ -22,11 +22,10 @@ import tomllib
 import torch
 from torch import nn
 
-import unlearnbench.runner as runner
+import unlearnbench.runner.bench as runner  # Bench trains its reference models with this module's train
 from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.metrics.accuracy import Accuracy
 from unlearnbench.plugins import build_plugin_manager
-from unlearnbench.pytest_plugin import TESTING_CACHE_ENV, source_digest, store_dir
 from unlearnbench.registry import build_registry
 from unlearnbench.runner import Bench
 from unlearnbench.testing import (
@@ -38,6 +37,7 @@ from unlearnbench.testing import (
     run_bench,
     split_loss,
 )
+from unlearnbench.testing_store import TESTING_CACHE_ENV, source_digest, store_dir
 
 pytest_plugins = ["pytester"]
 

@@ -20,9 +20,9 @@ import tomllib
 from unlearnbench import __version__
 from unlearnbench.cli import main
 from unlearnbench.errors import UsageError
-from unlearnbench.pytest_plugin import TESTING_CACHE_ENV, source_digest
 from unlearnbench.scaffold import PluginNames, plugin_names, scaffold
 from unlearnbench.testing import run_bench
+from unlearnbench.testing_store import TESTING_CACHE_ENV, source_digest
 
 GENERATED = [
     ".gitignore", "README.md", "pyproject.toml", "src/{p}/__init__.py", "src/{p}/plugin.py",

@@ -11,7 +11,7 @@ from scipy import stats as sps
 
 from unlearnbench import stats
 from unlearnbench.results import summarise
-from unlearnbench.stats import Interval, bootstrap_interval, paired_difference, t_interval
+from unlearnbench.stats import Interval, bootstrap_interval, paired_difference, stratified_bootstrap, t_interval
 
 T975_DOF2 = 4.302652730  # t_{0.975, 2}, from tables
 
@@ -219,3 +219,27 @@ def test_t_quantiles_equal_scipy_stats(dof: int) -> None:
     # dof <= 10 come from a table printed to 10 significant digits; beyond it scipy.special computes them.
     assert t_quantile_975(dof) == pytest.approx(float(sps.t.ppf(0.975, dof)), rel=1e-12 if dof > 10 else 1e-9)
     assert stats._t_quantile(0.9, dof) == pytest.approx(float(sps.t.ppf(0.95, dof)), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- stratified_bootstrap
+
+
+def test_stratified_bootstrap_matches_scipy_for_one_group() -> None:
+    x = np.random.default_rng(3).exponential(size=80)
+    ours = stratified_bootstrap(lambda g: {"m": float(np.mean(g))}, [x], 2000, seed=5)["m"]
+    same = bootstrap_interval(np.mean, x, 2000, seed=5)
+    assert (ours.low, ours.high) == pytest.approx((same.low, same.high))
+    ref = sps.bootstrap((x,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(5))
+    assert (ours.low, ours.high) == pytest.approx(
+        (ref.confidence_interval.low, ref.confidence_interval.high), rel=1e-12
+    )
+
+
+def test_stratified_bootstrap_resamples_groups_separately() -> None:
+    a, b = np.zeros(10), np.ones(5)
+    out = stratified_bootstrap(lambda x, y: {"n": float(x.size + 10 * y.size), "d": float(y.mean() - x.mean())},
+                               [a, b], 50, seed=0)  # fmt: skip
+    assert (out["n"].low, out["n"].high) == (60.0, 60.0)  # group sizes never change
+    assert (out["d"].estimate, out["d"].low, out["d"].high) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError):
+        stratified_bootstrap(lambda x: {"m": float("nan")}, [a], 10)

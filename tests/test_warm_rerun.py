@@ -16,12 +16,12 @@ def test_warm_rerun_reuses_diagnostics_and_gives_the_same_results(
     first = run_bench(methods=[item], metrics=["accuracy"], cache_dir=warm_cache, output_dir=tmp_path / "a")
     assert first.item(item).diagnostics and "error" not in first.item(item).diagnostics
 
-    import unlearnbench.diagnostics
+    import unlearnbench.runner.item
 
     def fail(*args: object, **kwargs: object) -> dict[str, object]:
         raise AssertionError("diagnostics recomputed on a warm run")
 
-    monkeypatch.setattr(unlearnbench.diagnostics, "item_diagnostics", fail)
+    monkeypatch.setattr(unlearnbench.runner.item, "item_diagnostics", fail)
     second = run_bench(methods=[item], metrics=["accuracy"], cache_dir=warm_cache, output_dir=tmp_path / "b")
     for one, other in zip(first.items, second.items):
         assert other.diagnostics == one.diagnostics

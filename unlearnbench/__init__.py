@@ -6,6 +6,7 @@ objects and :class:`ExitCode`.
 
 from __future__ import annotations
 
+from unlearnbench._version import __version__
 from unlearnbench.api import (
     Dataset,
     EvalContext,
@@ -20,8 +21,6 @@ from unlearnbench.api import (
 from unlearnbench.errors import ExitCode, MetricNotApplicable, PluginError, UsageError
 from unlearnbench.hookspec import hookimpl
 from unlearnbench.results import ItemResult, RunResults, Summary
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Dataset",

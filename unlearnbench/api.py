@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 
 import numpy as np
 
+from unlearnbench.functional import cross_entropy
+from unlearnbench.recipe import ProgressCallback
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from unlearnbench.data.pipeline import TensorData
-    from unlearnbench.training import Phase, Recipe, TrainStats
+    from unlearnbench.recipe import Phase, Recipe, TrainingLoop, TrainStats
+    from unlearnbench.tensordata import TensorData
 
 #: The split names every model is evaluated on, in this order.
 SPLIT_NAMES: tuple[str, ...] = ("forget", "retain", "test", "val")
@@ -30,14 +33,12 @@ SPLIT_NAMES: tuple[str, ...] = ("forget", "retain", "test", "val")
 #: oracles and the original (``EvalContext.state`` / ``oracle_states`` / ``original_state``);
 #: ``"random_outputs"`` the outputs of a randomly initialised model (``EvalContext.random_outputs``).
 #: ``"shadows"`` (population metrics) K shadow originals unlearned by the method under test and S held-out
-#: retrained models (``EvalContext.shadow_outputs`` / ``target_retrained_outputs``; see unlearnbench/shadows.py).
+#: retrained models (``EvalContext.shadow_outputs`` / ``target_retrained_outputs``; see unlearnbench/runner/shadows.py).
 #: The runner computes each artifact once per model and shares it between metrics.
 NEED_KINDS: frozenset[str] = frozenset(
     {"outputs", "oracle_outputs", "original_outputs", "model", "data", "states", "random_outputs", "shadows"}
 )
 
-ProgressCallback = Callable[[str, int, int], None]
-"""``progress(description, completed, total)``; reporters turn it into progress bars."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ class UnlearnContext:
     #: A method that reuses a cached artifact sets this to the real cost (seconds) it stands for,
     #: e.g. ``retrain`` charges the oracle's training time. ``None``: the measured wall time counts.
     charged_seconds: float | None = None
+    #: The training loop behind :meth:`train` and :meth:`train_phases` (the runner hands in
+    #: :data:`unlearnbench.training.LOOP`; a context built without one cannot train).
+    trainer: TrainingLoop | None = None
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU ``torch.Generator`` seeded from this replicate's seed (plus ``offset``)."""
@@ -154,7 +158,7 @@ class UnlearnContext:
         ``ctx.train(model, ctx.retain, ctx.recipe_from(p, optimizer="sgd"))`` trains with the method's own
         settings and none inherited from the run.
         """
-        casts = {f.name: type(f.default) for f in dataclasses.fields(self.recipe)}
+        casts: dict[str, Callable[[Any], Any]] = {f.name: type(f.default) for f in dataclasses.fields(self.recipe)}
         taken = {name: cast(params[name]) for name, cast in casts.items() if name in params}
         return self._method_recipe(None, {**taken, **fixed})
 
@@ -177,14 +181,11 @@ class UnlearnContext:
         ``after_step`` are passed through; the context's ``time_budget`` is respected. Every pass keeps its
         last partial batch unless ``drop_last=True`` is given (the base models' loop drops it).
         """
-        from unlearnbench.training import cross_entropy_loss, train
-
         final = self._method_recipe(recipe, overrides)
-        return train(
-            model, data, final, seed=self.seed, device=self.device, progress=self.progress,
-            loss_fn=loss_fn or cross_entropy_loss, description=description, aux=aux,
-            time_budget=self.time_budget, after_step=after_step,
-        )  # fmt: skip
+        return self._loop().train(
+            model, data, final, seed=self.seed, device=self.device, progress=self.progress, loss_fn=loss_fn,
+            description=description, aux=aux, time_budget=self.time_budget, after_step=after_step,
+        )
 
 
     def train_phases(
@@ -202,13 +203,19 @@ class UnlearnContext:
         For reference loops that, each epoch, make a pass over one set and then over another (see
         :func:`unlearnbench.training.train_phases`); ``overrides`` as in :meth:`train`.
         """
-        from unlearnbench.training import train_phases
-
         final = self._method_recipe(recipe, overrides)
-        return train_phases(
+        return self._loop().train_phases(
             model, phases, final, seed=self.seed, device=self.device, progress=self.progress,
             description=description, time_budget=self.time_budget, after_step=after_step,
-        )  # fmt: skip
+        )
+
+    def _loop(self) -> TrainingLoop:
+        if self.trainer is None:
+            raise TypeError(
+                "this UnlearnContext has no training loop: build it with unlearnbench.testing.unlearn_context, "
+                "or pass trainer=unlearnbench.training.LOOP"
+            )
+        return self.trainer
 
 
 @dataclass
@@ -253,8 +260,6 @@ class EvalContext:
 
     def losses(self, split: str, outputs: ModelOutputs | None = None) -> np.ndarray:
         """Per-example cross-entropy (natural log) of ``outputs`` (default: this model) on ``split``."""
-        from unlearnbench.metrics._functional import cross_entropy
-
         chosen = self.outputs if outputs is None else outputs
         return cross_entropy(chosen[split], self.labels[split])
 

@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -103,15 +104,41 @@ def train_batched(
         raise ValueError(f"{len(models)} models but {len(seeds)} seeds")
     if not models:
         return []
-    if len(data) == 0:
-        raise ValueError("cannot train on an empty dataset")
-    if not all(can_batch(m) for m in models):
-        raise ValueError("models with dropout cannot be trained batched; train them sequentially")
+    _check_batchable(models, data)
     target = torch.device(device) if device is not None else data.device
     data = data.to(target) if data.device != target else data
     for model in models:
         model.to(target).train()
-    k = len(models)
+    stack = _stack(models, recipe)
+    generators = _generators(seeds)
+    start = time.perf_counter()
+    steps, last = _run_epochs(stack, data, recipe, generators, target, progress, description)
+    seconds = time.perf_counter() - start
+    _unstack(stack, models)
+    return _shared_stats(len(models), seconds, steps, last, recipe, len(data))
+
+
+@dataclass
+class _Stack:
+    """K models as one: stacked ``[K, ...]`` parameters and buffers, the vmapped forward pass, one optimiser."""
+
+    params: dict[str, torch.Tensor]
+    buffers: dict[str, torch.Tensor]
+    forward: Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+
+
+def _check_batchable(models: Sequence[nn.Module], data: TensorData) -> None:
+    """ValueError for an empty dataset or a model :func:`can_batch` refuses."""
+    if len(data) == 0:
+        raise ValueError("cannot train on an empty dataset")
+    if not all(can_batch(m) for m in models):
+        raise ValueError("models with dropout cannot be trained batched; train them sequentially")
+
+
+def _stack(models: Sequence[nn.Module], recipe: Recipe) -> _Stack:
+    """Stack the models' state, vmap a functional call of a meta-device copy, build the recipe's optimiser."""
     params, buffers = torch.func.stack_module_state(list(models))  # type: ignore[arg-type]
     params = {name: p.detach().clone().requires_grad_(True) for name, p in params.items()}
     skeleton = copy.deepcopy(models[0]).to("meta")
@@ -126,13 +153,31 @@ def train_batched(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     if recipe.schedule == "cosine" and recipe.epochs > 0:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
+    return _Stack(params, buffers, batched_forward, optimizer, scheduler)
+
+
+def _generators(seeds: Sequence[int]) -> list[torch.Generator]:
+    """One CPU generator per model, seeded as :func:`unlearnbench.training.train` seeds its own."""
     generators = []
     for seed in seeds:
         generator = torch.Generator()
         generator.manual_seed(int(seed))
         generators.append(generator)
+    return generators
+
+
+def _run_epochs(
+    stack: _Stack,
+    data: TensorData,
+    recipe: Recipe,
+    generators: list[torch.Generator],
+    target: torch.device,
+    progress: ProgressCallback | None,
+    description: str,
+) -> tuple[int, torch.Tensor]:
+    """The recipe's epochs, model k drawing its batches from its own generator; the steps and last losses."""
+    k = len(generators)
     drop_last = len(data) > recipe.batch_size
-    start = time.perf_counter()
     steps = 0
     last = torch.full((k,), float("nan"))
     for epoch in range(recipe.epochs):
@@ -141,32 +186,50 @@ def train_batched(
             for g in generators
         ]
         for batch in zip(*streams):
-            xs = torch.stack([xb for xb, _ in batch])
-            ys = torch.stack([yb for _, yb in batch])
-            optimizer.zero_grad(set_to_none=True)
-            with training_autocast(target, recipe.precision):
-                logits = batched_forward(params, buffers, xs)
-                per_example = nn.functional.cross_entropy(logits.flatten(0, 1).float(), ys.flatten(), reduction="none")
-                per_model = per_example.view(k, -1).mean(dim=1)
-            per_model.sum().backward()
-            optimizer.step()
+            last = _step(stack, batch, target, recipe.precision)
             steps += 1
-            last = per_model.detach().cpu()
-        if scheduler is not None:
-            scheduler.step()
+        if stack.scheduler is not None:
+            stack.scheduler.step()
         if progress is not None:
             progress(description, epoch + 1, recipe.epochs)
-    seconds = time.perf_counter() - start
+    return steps, last
+
+
+def _step(
+    stack: _Stack, batch: tuple[tuple[torch.Tensor, torch.Tensor], ...], target: torch.device, precision: str
+) -> torch.Tensor:
+    """One optimiser step of all K models on their own minibatches; each model's mean loss, on the CPU."""
+    k = len(batch)
+    xs = torch.stack([xb for xb, _ in batch])
+    ys = torch.stack([yb for _, yb in batch])
+    stack.optimizer.zero_grad(set_to_none=True)
+    with training_autocast(target, precision):
+        logits = stack.forward(stack.params, stack.buffers, xs)
+        per_example = nn.functional.cross_entropy(logits.flatten(0, 1).float(), ys.flatten(), reduction="none")
+        per_model = per_example.view(k, -1).mean(dim=1)
+    per_model.sum().backward()
+    stack.optimizer.step()
+    return per_model.detach().cpu()
+
+
+def _unstack(stack: _Stack, models: Sequence[nn.Module]) -> None:
+    """Copy slice k of the trained parameters and buffers back into model k and put it in eval mode."""
     with torch.no_grad():
         for index, model in enumerate(models):
             for name, param in model.named_parameters():
-                param.copy_(params[name][index])
+                param.copy_(stack.params[name][index])
             for name, buffer in model.named_buffers():
-                if name in buffers:
-                    buffer.copy_(buffers[name][index])
+                if name in stack.buffers:
+                    buffer.copy_(stack.buffers[name][index])
             model.eval()
+
+
+def _shared_stats(
+    k: int, seconds: float, steps: int, last: torch.Tensor, recipe: Recipe, size: int
+) -> list[TrainStats]:
+    """One :class:`TrainStats` per model, each charged ``seconds / K`` of the joint run."""
     share = seconds / k
-    images = steps * min(recipe.batch_size, len(data))
+    images = steps * min(recipe.batch_size, size)
     return [
         TrainStats(
             seconds=share,

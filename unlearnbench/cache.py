@@ -22,12 +22,15 @@ recipe versions into the key parts).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
+import inspect
 import io
 import json
 import os
 import re
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -37,8 +40,10 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from unlearnbench._version import __version__
 from unlearnbench.api import ModelOutputs
 from unlearnbench.errors import UsageError
+from unlearnbench.results import atomic_write_bytes
 
 try:  # POSIX only; elsewhere entries are still atomic, only the pair is not serialised.
     import fcntl
@@ -121,32 +126,50 @@ def content_key(parts: Mapping[str, Any]) -> str:
 
 
 def _versions() -> dict[str, str]:
-    from unlearnbench import __version__
-
     return {"unlearnbench": __version__, "torch": torch.__version__, "numpy": np.__version__}
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable; not every platform can open a directory, which is harmless."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def source_hash(cls: type) -> str:
+    """sha256 of the code of the module defining ``cls``: cached results follow code changes.
 
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    The code is the module's syntax tree without its docstrings and without the class-level ``fidelity``
+    records (:mod:`unlearnbench.fidelity`): documentation edits, comments and citations leave cached
+    models and values valid, while any change to what runs gives new keys.
+    """
+    module = sys.modules.get(cls.__module__)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        text = inspect.getsource(module) if module is not None else inspect.getsource(cls)
+    except (OSError, TypeError):
+        text = f"{cls.__module__}.{cls.__qualname__}:{getattr(cls, 'version', '')}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(code_fingerprint(text).encode()).hexdigest()[:16]
+
+
+def code_fingerprint(source: str) -> str:
+    """``ast.dump`` of ``source`` without docstrings and class-level ``fidelity = ...`` records."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        kept = [statement for statement in body if not _is_documentation(statement)]
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.body = kept or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
+def _is_documentation(statement: ast.stmt) -> bool:
+    """A bare string expression (a docstring) or an assignment to ``fidelity``."""
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+        return isinstance(statement.value.value, str)
+    if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+        return statement.target.id == "fidelity"
+    if isinstance(statement, ast.Assign):
+        return any(isinstance(target, ast.Name) and target.id == "fidelity" for target in statement.targets)
+    return False
 
 
 class _Corrupt(Exception):
@@ -326,9 +349,8 @@ class Cache:
         self._ensure_root(folder)
         try:
             with self._locked(folder, create=True):
-                _atomic_write(folder / f"{key}.{ext}", payload)
-                _atomic_write(folder / f"{key}.json", sidecar_bytes)
-            _fsync_dir(folder)
+                atomic_write_bytes(folder / f"{key}.{ext}", payload)
+                atomic_write_bytes(folder / f"{key}.json", sidecar_bytes)  # each rename made durable
         except OSError as exc:
             raise UsageError(f"Cannot write cache entry under {folder}: {exc.strerror or exc}") from None
 

@@ -252,52 +252,101 @@ def diagonal_fisher(
     """
     params_live = trainable(model)
     total = {name: torch.zeros_like(p) for name, p in params_live.items()}
-    index = order if order is not None else torch.arange(len(data))
-    if max_examples is not None:
-        index = index[: max(int(max_examples), 0)]
-    index = index.to(data.device)
+    index = _visit_order(data, order, max_examples)
     seen = 0
     start_time = time.perf_counter()
     with evaluation_mode(model):
         params, logits_of = _functional(model)
-
-        def log_probs(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
-            return nn.functional.log_softmax(logits_of(p, xi), dim=-1)
-
-        num_params = sum(p.numel() for p in params.values())
-        if kind == "true":
-            jacobian = torch.func.vmap(torch.func.jacrev(log_probs), in_dims=(None, 0))
-            with torch.no_grad():
-                classes = int(model(data.normalise(data.x[:1])).shape[1]) if len(data) else 1
-            size = _chunk(num_params * classes, chunk_floats)
-        elif kind == "empirical":
-
-            def label_loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
-                # −log p(y|x): its square is that of ∂ log p(y|x).
-                return nn.functional.cross_entropy(logits_of(p, xi).unsqueeze(0), yi.unsqueeze(0))
-
-            label_grad = torch.func.vmap(torch.func.grad(label_loss), in_dims=(None, 0, 0))
-            size = _chunk(num_params, chunk_floats)
-        else:
-            raise ValueError(f"unknown Fisher kind {kind!r}; use 'true' or 'empirical'")
+        accumulate, size = _fisher_accumulator(model, data, kind, params, logits_of, chunk_floats)
         for begin in range(0, int(index.numel()), size):
             idx = index[begin : begin + size]
             x = data.normalise(data.x.index_select(0, idx))
-            if kind == "true":
-                with torch.no_grad():
-                    probs = nn.functional.softmax(model(x), dim=-1)  # (B, K)
-                jac = jacobian(params, x)  # name -> (B, K, *shape)
-                for name, j in jac.items():
-                    weights = probs.view(*probs.shape, *([1] * (j.dim() - 2)))
-                    total[name] += (weights * j.pow(2)).sum(dim=(0, 1))
-            else:
-                grads = label_grad(params, x, data.y.index_select(0, idx))
-                for name, g in grads.items():
-                    total[name] += g.pow(2).sum(dim=0)
+            accumulate(x, idx, total)
             seen += int(idx.numel())
             if time_budget is not None and time.perf_counter() - start_time > time_budget:
                 break
     return {name: t / max(seen, 1) for name, t in total.items()}, seen
+
+
+#: Adds a chunk's squared gradients, summed over its examples, into the running totals:
+#: ``accumulate(normalised x, indices into data, totals by parameter name)``.
+_Accumulate = Callable[[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], None]
+
+
+def _visit_order(data: TensorData, order: torch.Tensor | None, max_examples: int | None) -> torch.Tensor:
+    """Indices of the examples to visit, on the data's device: ``order`` (default data order), capped."""
+    index = order if order is not None else torch.arange(len(data))
+    if max_examples is not None:
+        index = index[: max(int(max_examples), 0)]
+    return index.to(data.device)
+
+
+def _fisher_accumulator(
+    model: nn.Module,
+    data: TensorData,
+    kind: FisherKind,
+    params: dict[str, torch.Tensor],
+    logits_of: Callable[..., torch.Tensor],
+    chunk_floats: int,
+) -> tuple[_Accumulate, int]:
+    """The chunk update of ``kind``'s Fisher and the examples per chunk; ValueError for an unknown kind."""
+    num_params = sum(p.numel() for p in params.values())
+    if kind == "true":
+        return _true_fisher_accumulator(model, data, params, logits_of, num_params, chunk_floats)
+    if kind == "empirical":
+        return _empirical_fisher_accumulator(data, params, logits_of, num_params, chunk_floats)
+    raise ValueError(f"unknown Fisher kind {kind!r}; use 'true' or 'empirical'")
+
+
+def _true_fisher_accumulator(
+    model: nn.Module,
+    data: TensorData,
+    params: dict[str, torch.Tensor],
+    logits_of: Callable[..., torch.Tensor],
+    num_params: int,
+    chunk_floats: int,
+) -> tuple[_Accumulate, int]:
+    """``Σ_k p(k|x) (∂θ log p(k|x))²`` per chunk, from the Jacobian of the log-probabilities over classes."""
+
+    def log_probs(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
+        return nn.functional.log_softmax(logits_of(p, xi), dim=-1)
+
+    jacobian = torch.func.vmap(torch.func.jacrev(log_probs), in_dims=(None, 0))
+    with torch.no_grad():
+        classes = int(model(data.normalise(data.x[:1])).shape[1]) if len(data) else 1
+
+    def accumulate(x: torch.Tensor, idx: torch.Tensor, total: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            probs = nn.functional.softmax(model(x), dim=-1)  # (B, K)
+        jac = jacobian(params, x)  # name -> (B, K, *shape)
+        for name, j in jac.items():
+            weights = probs.view(*probs.shape, *([1] * (j.dim() - 2)))
+            total[name] += (weights * j.pow(2)).sum(dim=(0, 1))
+
+    return accumulate, _chunk(num_params * classes, chunk_floats)
+
+
+def _empirical_fisher_accumulator(
+    data: TensorData,
+    params: dict[str, torch.Tensor],
+    logits_of: Callable[..., torch.Tensor],
+    num_params: int,
+    chunk_floats: int,
+) -> tuple[_Accumulate, int]:
+    """``(∂θ log p(y|x))²`` per chunk with the true labels ``y``, from vmapped per-example gradients."""
+
+    def label_loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        # −log p(y|x): its square is that of ∂ log p(y|x).
+        return nn.functional.cross_entropy(logits_of(p, xi).unsqueeze(0), yi.unsqueeze(0))
+
+    label_grad = torch.func.vmap(torch.func.grad(label_loss), in_dims=(None, 0, 0))
+
+    def accumulate(x: torch.Tensor, idx: torch.Tensor, total: dict[str, torch.Tensor]) -> None:
+        grads = label_grad(params, x, data.y.index_select(0, idx))
+        for name, g in grads.items():
+            total[name] += g.pow(2).sum(dim=0)
+
+    return accumulate, _chunk(num_params, chunk_floats)
 
 
 @dataclass(frozen=True)

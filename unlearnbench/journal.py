@@ -22,9 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from unlearnbench.cache import content_key
+from unlearnbench.cache import content_key, source_hash
+from unlearnbench.config import Config, validate_options
 from unlearnbench.errors import UsageError
-from unlearnbench.results import SCHEMA_VERSION, ItemResult, ResultsFormatError, RunResults, load
+from unlearnbench.registry import Entry, MetricSpec
+from unlearnbench.results import (
+    SCHEMA_VERSION,
+    ItemResult,
+    ResultsFormatError,
+    RunResults,
+    atomic_write_text,
+    item_from_mapping,
+    json_safe,
+    load,
+)
 
 #: File name of the journal inside the run directory.
 JOURNAL_NAME = "journal.jsonl"
@@ -60,7 +71,7 @@ def item_fingerprint(
 
 
 def fingerprint_of(
-    config: Any, entry: Any, merged_params: Mapping[str, Any], specs: Sequence[Any], precision: str = "fp32"
+    config: Config, entry: Entry, merged_params: Mapping[str, Any], specs: Sequence[MetricSpec], precision: str = "fp32"
 ) -> str:
     """:func:`item_fingerprint` of a session item (``entry`` a registry entry, ``specs`` the metric specs).
 
@@ -68,8 +79,6 @@ def fingerprint_of(
     one machine and ``fp32`` on another, so a run resumed elsewhere never mixes the two. ``fp32`` leaves the
     fingerprint as it was before precision existed.
     """
-    from unlearnbench.runner import source_hash
-
     config_hash = config.config_hash()
     if precision != "fp32":
         config_hash = content_key({"config": config_hash, "precision": precision})
@@ -81,18 +90,14 @@ def fingerprint_of(
 
 def item_to_dict(item: ItemResult) -> dict[str, Any]:
     """The item as ``results.json`` stores it (NaN and inf as null)."""
-    from unlearnbench.results import _clean
-
-    cleaned: dict[str, Any] = _clean(dataclasses.asdict(item))
+    cleaned: dict[str, Any] = json_safe(dataclasses.asdict(item))
     return cleaned
 
 
 def item_from_dict(data: Mapping[str, Any]) -> ItemResult:
     """Inverse of :func:`item_to_dict`; :class:`ResultsFormatError` when malformed."""
-    from unlearnbench.results import _item_from_dict
-
     try:
-        return _item_from_dict(data)
+        return item_from_mapping(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultsFormatError(f"malformed item: {exc}") from None
 
@@ -176,8 +181,6 @@ class Journal:
 
         Rewriting (atomically) rather than appending drops torn lines and entries of failed items.
         """
-        from unlearnbench.results import atomic_write_text
-
         header = {"journal": JOURNAL_FORMAT, "schema_version": SCHEMA_VERSION, "config_hash": config_hash,
                   "run_id": run_id}  # fmt: skip
         lines = [json.dumps(header)]
@@ -227,8 +230,6 @@ def resume_options(run_dir: Path) -> tuple[dict[str, Any], RunResults]:
     Refuses, with one line, a run dir without results.json, a results.json of another schema version or
     one whose config does not parse.
     """
-    from unlearnbench.config import validate_options
-
     path = run_dir / "results.json"
     if not run_dir.is_dir():
         raise UsageError(f"--resume: {run_dir} is not a run directory")

@@ -30,6 +30,7 @@ from types import ModuleType
 import pluggy
 
 from unlearnbench import hookspec
+from unlearnbench._version import __version__
 from unlearnbench.errors import PluginError
 
 ENTRY_POINT_GROUP = "unlearnbench"
@@ -216,8 +217,6 @@ def build_plugin_manager(
     ``cli_plugins`` are the ``-p`` values: module names to import, or ``no:NAME`` to block.
     ``plugins_dir`` defaults to ``./plugins``. ``extra`` registers objects directly (tests, reporters).
     """
-    from unlearnbench import __version__
-
     pm = pluggy.PluginManager(hookspec.PROJECT)
     pm.add_hookspecs(hookspec)
     plugins = PluginSet(pm)

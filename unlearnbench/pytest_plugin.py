@@ -25,13 +25,13 @@ unlearnbench installed.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from unlearnbench.testing_store import forget_config, store_dir, track_config
 
 if TYPE_CHECKING:
     from torch import nn
@@ -40,64 +40,14 @@ if TYPE_CHECKING:
     from unlearnbench.data.pipeline import TensorData
     from unlearnbench.runner import Bench
 
-#: Environment variable naming a folder for the trained tiny models (overrides pytest's cache folder).
-TESTING_CACHE_ENV = "UNLEARNBENCH_TESTING_CACHE_DIR"
-
-#: The sources (relative to the package) that decide what the tiny models are and how they are stored.
-_MODEL_SOURCES: tuple[str, ...] = (
-    "data/*.py", "models/*.py", "training.py", "evaluation.py", "runner.py", "cache.py", "api.py",
-)  # fmt: skip
-
-#: Configurations of the running sessions, innermost last (pytester runs sessions inside sessions).
-_CONFIGS: list[pytest.Config] = []
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    """Remember the session's configuration, for :func:`store_dir` called outside fixtures."""
-    _CONFIGS.append(config)
+    """Remember the session's configuration, for :func:`~unlearnbench.testing_store.store_dir` outside fixtures."""
+    track_config(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Forget the configuration of a finished session."""
-    if config in _CONFIGS:
-        _CONFIGS.remove(config)
-
-
-def source_digest() -> str:
-    """A digest of unlearnbench's version and the sources that produce the tiny models.
-
-    Cache keys name the recipe, data and architecture, not the code; a digest in the folder name
-    keeps a store from serving models of a changed training loop or architecture.
-    """
-    import unlearnbench
-
-    root = Path(unlearnbench.__file__).parent
-    digest = hashlib.sha256(unlearnbench.__version__.encode())
-    for pattern in _MODEL_SOURCES:
-        for path in sorted(root.glob(pattern)):
-            digest.update(path.relative_to(root).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def store_dir(config: pytest.Config | None = None) -> Path | None:
-    """The folder that keeps trained tiny models between sessions, or None when there is none.
-
-    ``$UNLEARNBENCH_TESTING_CACHE_DIR`` first, then pytest's cache folder of ``config`` (default: the
-    innermost running session); the returned folder is a subfolder named by :func:`source_digest`.
-    """
-    env = os.environ.get(TESTING_CACHE_ENV, "").strip()
-    if env:
-        root: Path | None = Path(env).expanduser()
-    else:
-        chosen = config if config is not None else (_CONFIGS[-1] if _CONFIGS else None)
-        cache = getattr(chosen, "cache", None)
-        root = Path(cache.mkdir("unlearnbench")) if cache is not None else None
-    if root is None:
-        return None
-    path = root / source_digest()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    forget_config(config)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from unlearnbench.api import NEED_KINDS
+from unlearnbench.api import NEED_KINDS, Metric
 from unlearnbench.errors import PluginError
 from unlearnbench.plugins import PluginSet
 
@@ -38,6 +38,48 @@ class Entry:
     @property
     def description(self) -> str:
         return str(getattr(self.cls, "description", ""))
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric with its instance (constructed once per run)."""
+
+    entry: Entry
+    instance: Metric
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+@dataclass(frozen=True)
+class Item:
+    """One collected unit of work: a method at one parameter point."""
+
+    item_id: str
+    entry: Entry
+    params: dict[str, Any] = field(default_factory=dict)
+    #: The run's dataset, for the method's per-dataset defaults.
+    dataset: str = ""
+    #: Defaults given in the config (``[method_options.NAME] defaults = {...}``), over the method's own.
+    config_defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return self.entry.name
+
+    @property
+    def merged_params(self) -> dict[str, Any]:
+        """The method's defaults, then its ``dataset_defaults`` for this dataset, then the item's parameters."""
+        return merge_params(self.entry.cls, self.dataset, self.params, self.config_defaults)
+
+
+def merge_params(
+    cls: type, dataset: str, params: dict[str, Any], config_defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``defaults`` < ``dataset_defaults[dataset]`` < config defaults < explicit parameters (grid point or id)."""
+    per_dataset = dict((getattr(cls, "dataset_defaults", {}) or {}).get(dataset, {}))
+    return {**dict(getattr(cls, "defaults", {}) or {}), **per_dataset, **(config_defaults or {}), **params}
 
 
 @dataclass

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -261,16 +262,16 @@ class ResultsFormatError(ValueError):
 
 def to_dict(results: RunResults) -> dict[str, Any]:
     """Plain JSON-able dict (NaN and inf become None)."""
-    return _clean(asdict(results))
+    return json_safe(asdict(results))
 
 
-def _clean(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, Mapping):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
@@ -285,7 +286,7 @@ def from_dict(data: Mapping[str, Any]) -> RunResults:
         )
     try:
         columns = tuple(Column(**c) for c in data["columns"])
-        items = tuple(_item_from_dict(i) for i in data["items"])
+        items = tuple(item_from_mapping(i) for i in data["items"])
         fields = {k: v for k, v in data.items() if k not in ("columns", "items")}
         fields["seeds"] = tuple(int(s) for s in fields["seeds"])
         fields["oracle_seeds"] = tuple(int(s) for s in fields["oracle_seeds"])
@@ -298,7 +299,7 @@ def _num(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _item_from_dict(d: Mapping[str, Any]) -> ItemResult:
+def item_from_mapping(d: Mapping[str, Any]) -> ItemResult:
     if d["outcome"] not in OUTCOMES:
         raise ValueError(f"unknown outcome {d['outcome']!r}")
     seeds = tuple(
@@ -360,20 +361,40 @@ def load(path: str | os.PathLike[str]) -> RunResults:
     return from_dict(data)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, rename, fsync the folder.
+
+    The one atomic write of the package (results.json, the journal, the report, every cache entry): a
+    reader sees the old file or the new one, never a torn one; the temp file goes if the write fails.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable; not every platform can open a directory, which is harmless."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def save(results: RunResults, path: str | os.PathLike[str]) -> None:

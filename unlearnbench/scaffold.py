@@ -15,6 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from unlearnbench._version import __version__
 from unlearnbench.errors import PluginError, UsageError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "scaffold_templates"
@@ -99,8 +100,6 @@ def _check_free(names: PluginNames) -> None:
 
 def render(names: PluginNames) -> dict[str, str]:
     """Relative path → text of every generated file."""
-    from unlearnbench import __version__
-
     values = {**asdict(names), "unlearnbench_version": __version__}
     out: dict[str, str] = {}
     for relative, template in FILES.items():

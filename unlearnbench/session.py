@@ -11,23 +11,30 @@ started again in it, or by ``--resume RUN_DIR``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import torch
+import pluggy
 
-from unlearnbench.api import metric_default_selected
+from unlearnbench.api import Metric, metric_default_selected
 from unlearnbench.config import Config
 from unlearnbench.errors import ExitCode, PluginError, UsageError
+from unlearnbench.executors import RunPlan, pinned_threads, prefetch
+from unlearnbench.journal import Journal, fingerprint_of, read_previous
 from unlearnbench.plugins import PluginSet
 from unlearnbench.provenance import describe_dataset, describe_device, git_commit, package_versions
-from unlearnbench.registry import Entry, Registry
-from unlearnbench.results import REFERENCE_METHODS, Column, ItemResult, RunResults, save
+from unlearnbench.recipe import ProgressCallback
+from unlearnbench.registry import Entry, Item, MetricSpec, Registry, merge_params
+from unlearnbench.reporting.html import write_html
+from unlearnbench.reporting.index import write_index
+from unlearnbench.resources import PeakMemory, item_phase
+from unlearnbench.results import REFERENCE_METHODS, Column, ItemResult, RunResults, paired_to_reference, save
+from unlearnbench.runner import Bench, build_bench, columns_for, resolve_device, run_item
 from unlearnbench.selection import (
     KeywordExpression,
     canonical_params,
@@ -38,44 +45,20 @@ from unlearnbench.selection import (
     parse_explicit_item,
 )
 
+__all__ = [
+    "JOURNAL_INTERVAL_S", "Item", "Reporter", "Session", "merge_params", "resolve_device", "with_paired_differences",
+]  # fmt: skip
 
-@dataclass(frozen=True)
-class Item:
-    """One collected unit of work: a method at one parameter point."""
 
-    item_id: str
-    entry: Entry
-    params: dict[str, Any] = field(default_factory=dict)
-    #: The run's dataset, for the method's per-dataset defaults.
-    dataset: str = ""
-    #: Defaults given in the config (``[method_options.NAME] defaults = {...}``), over the method's own.
-    config_defaults: dict[str, Any] = field(default_factory=dict)
+class Reporter(Protocol):
+    """What the session needs of its console reporter (the terminal reporter, or a test's)."""
+
+    def line(self, text: str, style: str = "") -> None:
+        """Print one line."""
 
     @property
-    def method(self) -> str:
-        return self.entry.name
-
-    @property
-    def merged_params(self) -> dict[str, Any]:
-        """The method's defaults, then its ``dataset_defaults`` for this dataset, then the item's parameters."""
-        return merge_params(self.entry.cls, self.dataset, self.params, self.config_defaults)
-
-
-def merge_params(
-    cls: type, dataset: str, params: dict[str, Any], config_defaults: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """``defaults`` < ``dataset_defaults[dataset]`` < config defaults < explicit parameters (grid point or id)."""
-    per_dataset = dict((getattr(cls, "dataset_defaults", {}) or {}).get(dataset, {}))
-    return {**dict(getattr(cls, "defaults", {}) or {}), **per_dataset, **(config_defaults or {}), **params}
-
-
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; an explicit CUDA request without a GPU is a usage error."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was requested but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(requested)
+    def progress(self) -> ProgressCallback | None:
+        """The training progress callback, or None for none."""
 
 
 #: Minimum seconds between two writes of the partial results.json while items finish.
@@ -90,7 +73,7 @@ class Session:
         config: Config,
         plugins: PluginSet,
         registry: Registry,
-        reporter: Any = None,
+        reporter: Reporter | None = None,
         command: str = "",
         resume: bool = False,
     ) -> None:
@@ -110,9 +93,8 @@ class Session:
         #: The training precision this session resolved ("fp32" or "bf16"), set with the bench.
         self.precision = "fp32"
         self._git = "unknown"
-        self.cache: Any = None
-        #: Peak memory per phase (:class:`~unlearnbench.resources.PeakMemory`), created with the bench.
-        self.resources: Any = None
+        #: Peak memory per phase, created with the bench.
+        self.resources: PeakMemory | None = None
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + config.config_hash()[:6]
         #: ``--resume``: continue the output dir's run even if it finished.
         self.resume = resume
@@ -121,7 +103,7 @@ class Session:
         self._versions: dict[str, str] | None = None
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> pluggy.HookRelay:
         return self.plugins.manager.hook
 
     # ----------------------------------------------------------------- collection
@@ -237,15 +219,10 @@ class Session:
         to ``--resume``) are taken from its journal instead of being run again. A pinned ``--threads``
         holds for this session only: the calling process gets its own thread count back afterwards.
         """
-        from unlearnbench.executors import pinned_threads
-
         with pinned_threads(self.config):  # before the Bench, so the recorded device line shows the count
             return self._run()
 
     def _run(self) -> tuple[RunResults, ExitCode]:
-        from unlearnbench.journal import Journal, read_previous
-        from unlearnbench.runner import MetricSpec, columns_for
-
         out_dir = self.output_dir()
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -253,8 +230,6 @@ class Session:
             raise UsageError(f"cannot create output dir {out_dir}: {exc.strerror or exc}") from None
         self.results_path = out_dir / "results.json"
         self.html_path = out_dir / "report.html"
-        from unlearnbench.executors import prefetch_for_session
-
         bench = self._build_bench()
         specs = [MetricSpec(e, _instantiate(e)) for e in self.metric_entries]
         columns = columns_for(specs)
@@ -275,7 +250,8 @@ class Session:
             if kept:
                 self._announce(f"resuming {out_dir}: {len(kept)} finished items taken from its journal")
             self._announce("training the original model and the oracles")
-            executor_failed = prefetch_for_session(self, bench, specs)  # runs jobs ahead unless local
+            plan = RunPlan(self.config, self.plugins, self.registry, self.items, bench, specs, self._announce)
+            executor_failed = prefetch(plan)  # runs jobs ahead unless local
             with bench.phase("original"):
                 bench.original()
             with bench.phase("oracles"):
@@ -298,13 +274,10 @@ class Session:
         return results, exit_code
 
     def _run_items(
-        self, bench: Any, specs: list[Any], columns: list[Column], kept: dict[str, ItemResult],
-        finished: list[ItemResult], journal: Any, executor_failed: dict[str, ItemResult],
+        self, bench: Bench, specs: list[MetricSpec], columns: list[Column], kept: dict[str, ItemResult],
+        finished: list[ItemResult], journal: Journal, executor_failed: dict[str, ItemResult],
     ) -> list[Column]:  # fmt: skip
         """Run (or take from the journal) every item in order, journaling each as it finishes."""
-        from unlearnbench.resources import item_phase
-        from unlearnbench.runner import run_item
-
         failures = 0
         last_write = time.perf_counter()
         for item in self.items:
@@ -333,16 +306,14 @@ class Session:
         return columns
 
     def _with_kept(
-        self, finished: list[ItemResult], kept: dict[str, ItemResult], specs: list[Any]
+        self, finished: list[ItemResult], kept: dict[str, ItemResult], specs: list[MetricSpec]
     ) -> list[ItemResult]:
         """``finished`` plus the journal's items not reached yet, in collection order (a stop loses none)."""
         done = {r.item_id for r in finished}
         rest = [kept[fp] for fp in (self._fingerprint(i, specs) for i in self.items) if fp in kept]
         return finished + [r for r in rest if r.item_id not in done]
 
-    def _fingerprint(self, item: Item, specs: list[Any]) -> str:
-        from unlearnbench.journal import fingerprint_of
-
+    def _fingerprint(self, item: Item, specs: list[MetricSpec]) -> str:
         return fingerprint_of(self.config, item.entry, item.merged_params, specs, self.precision)
 
     def elapsed(self) -> float:
@@ -352,15 +323,11 @@ class Session:
     def _finish(self, results: RunResults, out_dir: Path) -> None:
         """The HTML report and the index of the parent folder; their failure never loses the JSON."""
         try:
-            from unlearnbench.reporting.html import write_html
-
             assert self.html_path is not None
             write_html(results, self.html_path)
         except Exception as exc:  # the JSON is the canonical artifact; a report bug must not lose it
             self._announce(f"could not write the HTML report: {exc}")
         try:
-            from unlearnbench.reporting.index import write_index
-
             write_index(out_dir.parent)
         except Exception as exc:
             self._announce(f"could not update the index of {out_dir.parent}: {exc}")
@@ -429,63 +396,19 @@ class Session:
             if info.origin != "built-in"
         }
 
-    def _build_bench(self) -> Any:
-        from unlearnbench.cache import Cache, default_cache_dir
-        from unlearnbench.data.splits import make_splits
-        from unlearnbench.runner import Bench
-        from unlearnbench.training import Recipe, resolve_precision
-
-        cfg = self.config
-        datasets, models = self.registry.datasets, self.registry.models
-        if cfg.dataset not in datasets:
-            raise UsageError(f"unknown dataset {cfg.dataset!r}{did_you_mean(cfg.dataset, datasets)}")
-        dataset_cls = datasets[cfg.dataset].cls
-        model_name = cfg.model or str(getattr(dataset_cls, "default_model", "resnet18"))
-        if model_name not in models:
-            raise UsageError(f"unknown model {model_name!r}{did_you_mean(model_name, models)}")
-        device = resolve_device(cfg.device)
-        from unlearnbench.resources import PeakMemory
-
-        self.resources = PeakMemory(device)
-        self.resources.start("data")  # stopped once the splits are resident on the device
-        self._device_text = describe_device(device)
+    def _build_bench(self) -> Bench:
+        """The run's Bench (:func:`~unlearnbench.runner.build_bench`) and the provenance that describes it."""
+        bench = build_bench(self.config, self.registry, getattr(self.reporter, "progress", None))
+        self.resources = bench.resources
+        self.precision = bench.recipe.precision
+        self._device_text = describe_device(bench.device)
+        if self.precision != "fp32":  # the run's numbers depend on it: say it where the device is named
+            self._device_text += f"; {self.precision} training"
         self._git = git_commit()
-        cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-        cache = Cache(cache_dir, enabled=not cfg.no_cache)
-        self.cache = cache
-        try:
-            raw = dataset_cls().load(str(cache_dir), **cfg.dataset_options)
-        except UsageError:
-            raise
-        except TypeError as exc:
-            raise UsageError(f"dataset {cfg.dataset!r}: bad dataset option: {exc}") from None
-        splits = make_splits(raw, cfg.forget, seed=cfg.split_seed)
-        epochs = cfg.epochs if cfg.epochs is not None else int(getattr(dataset_cls, "default_epochs", 30))
-        try:
-            precision = resolve_precision(cfg.precision, device)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        recipe = Recipe(epochs=epochs, precision=precision)
-        self.precision = precision
-        if precision != "fp32":  # the run's numbers depend on it: say it where the device is named
-            self._device_text += f"; {precision} training"
-        factory = models[model_name].cls()
-
-        def build() -> Any:
-            return factory.build(raw.num_classes, raw.in_channels, raw.image_size)
-
-        progress = getattr(self.reporter, "progress", None)
-        bench = Bench(raw=raw, splits=splits, model_name=model_name, build_model=build, recipe=recipe,
-                     device=device, cache=cache, base_seed=cfg.base_seed, eval_batch_size=cfg.eval_batch_size,
-                     oracle_count=cfg.oracles,
-                     progress=progress, time_budget=cfg.time_budget, timeout=cfg.timeout,
-                     train_batching=cfg.train_batching, compile_model=cfg.compile,
-                     resources=self.resources)  # fmt: skip
-        self.resources.stop()
         return bench
 
 
-def _instantiate(entry: Entry) -> Any:
+def _instantiate(entry: Entry) -> Metric:
     """An instance of a metric class; a raising constructor is a plugin error naming the plugin."""
     try:
         return entry.cls()
@@ -498,10 +421,6 @@ def _instantiate(entry: Entry) -> Any:
 
 def with_paired_differences(result: ItemResult, finished: list[ItemResult]) -> ItemResult:
     """``result`` with its paired differences to the finished ``retrain`` row (unchanged without one)."""
-    import dataclasses
-
-    from unlearnbench.results import paired_to_reference
-
     reference = next((r for r in finished if r.method == "retrain" and not r.params), None)
     if reference is None:
         return result

@@ -176,36 +176,9 @@ def bootstrap_interval(
     else as ``statistic(resample)`` once per resample.
     """
     level = _check_confidence(confidence)
-    data = np.asarray(samples)
-    if data.ndim == 0:
-        raise ValueError("bootstrap samples must have at least one axis of examples")
-    n = int(data.shape[0])
-    if n == 0:
-        raise ValueError("bootstrap needs at least one example, got none")
-    if int(n_resamples) < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples!r}")
-    b_total = int(n_resamples)
+    data, b_total = _bootstrap_data(samples, n_resamples)
     use_axis = _accepts_axis(statistic) if vectorized is None else bool(vectorized)
-
-    rng = np.random.default_rng(seed)
-    row_size = max(1, int(np.prod(data.shape[1:], dtype=np.int64)))
-    batch = max(1, min(b_total, _BATCH_ELEMENTS // (n * row_size)))
-    values = np.empty(b_total, dtype=np.float64)
-    for start in range(0, b_total, batch):
-        count = min(batch, b_total - start)
-        # Consecutive draws continue one stream, so batching does not change the indices.
-        index = rng.integers(0, n, (count, n))
-        if use_axis:
-            out = np.asarray(statistic(data[index], axis=1), dtype=np.float64).reshape(-1)
-            if out.shape != (count,):
-                raise ValueError(
-                    f"a vectorised statistic must return one value per resample ({count}), got shape "
-                    f"{out.shape}; pass vectorized=False for a statistic of one sample"
-                )
-            values[start : start + count] = out
-        else:
-            for k in range(count):
-                values[start + k] = float(statistic(data[index[k]]))
+    values = _resampled_statistics(statistic, data, b_total, seed, use_axis)
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
         raise ValueError(f"the statistic was not finite on {bad} of {b_total} bootstrap resamples")
@@ -215,7 +188,52 @@ def bootstrap_interval(
         estimate = float(statistic(data))
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])
-    return Interval(estimate=estimate, low=float(low), high=float(high), n=n, confidence=level)
+    return Interval(estimate=estimate, low=float(low), high=float(high), n=int(data.shape[0]), confidence=level)
+
+
+def _bootstrap_data(samples: Sequence[Any] | np.ndarray, n_resamples: int) -> tuple[np.ndarray, int]:
+    """The samples as an array with at least one example, and the number of resamples (≥ 1)."""
+    data = np.asarray(samples)
+    if data.ndim == 0:
+        raise ValueError("bootstrap samples must have at least one axis of examples")
+    n = int(data.shape[0])
+    if n == 0:
+        raise ValueError("bootstrap needs at least one example, got none")
+    if int(n_resamples) < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples!r}")
+    return data, int(n_resamples)
+
+
+def _resampled_statistics(
+    statistic: Callable[..., Any], data: np.ndarray, b_total: int, seed: int, use_axis: bool
+) -> np.ndarray:
+    """The statistic of ``b_total`` resamples of the rows of ``data``, drawn in batches from one stream."""
+    n = int(data.shape[0])
+    rng = np.random.default_rng(seed)
+    row_size = max(1, int(np.prod(data.shape[1:], dtype=np.int64)))
+    batch = max(1, min(b_total, _BATCH_ELEMENTS // (n * row_size)))
+    values = np.empty(b_total, dtype=np.float64)
+    for start in range(0, b_total, batch):
+        count = min(batch, b_total - start)
+        # Consecutive draws continue one stream, so batching does not change the indices.
+        index = rng.integers(0, n, (count, n))
+        if use_axis:
+            values[start : start + count] = _vectorised_statistic(statistic, data[index], count)
+        else:
+            for k in range(count):
+                values[start + k] = float(statistic(data[index[k]]))
+    return values
+
+
+def _vectorised_statistic(statistic: Callable[..., Any], batch: np.ndarray, count: int) -> np.ndarray:
+    """``statistic(batch, axis=1)`` as ``count`` float64 values; ValueError for any other shape."""
+    out = np.asarray(statistic(batch, axis=1), dtype=np.float64).reshape(-1)
+    if out.shape != (count,):
+        raise ValueError(
+            f"a vectorised statistic must return one value per resample ({count}), got shape "
+            f"{out.shape}; pass vectorized=False for a statistic of one sample"
+        )
+    return out
 
 
 def stratified_bootstrap(

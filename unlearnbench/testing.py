@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import nn
 
 from unlearnbench._runbench import TINY_ORACLES, TINY_SEEDS, LoadedPlugin, bench_argv, load_plugin, run_bench
 from unlearnbench.api import (
     SPLIT_NAMES,
     EvalContext,
+    Metric,
     ModelOutputs,
     UnlearnContext,
     metric_needs,
@@ -43,10 +45,11 @@ from unlearnbench.data.splits import make_splits
 from unlearnbench.errors import MetricNotApplicable, PluginError
 from unlearnbench.evaluation import copy_model, freeze
 from unlearnbench.models.small_cnn import SmallCNN
+from unlearnbench.registry import merge_params, validate_class
 from unlearnbench.runner import Bench, TrainedModel
-from unlearnbench.session import merge_params
-from unlearnbench.shadows import held_out_retrained, shadow_original
-from unlearnbench.training import Recipe
+from unlearnbench.runner.shadows import held_out_retrained, shadow_original
+from unlearnbench.testing_store import TESTING_CACHE_ENV, store_dir
+from unlearnbench.training import LOOP, Recipe
 
 __all__ = [
     "TINY_ORACLES", "TINY_SEEDS", "LoadedPlugin", "MethodRun", "bench_argv", "check_method", "check_metric",
@@ -61,12 +64,8 @@ __all__ = [
 def testing_cache_dir() -> Path | None:
     """Where trained tiny models are kept between runs: ``$UNLEARNBENCH_TESTING_CACHE_DIR`` or, inside a
     pytest session with unlearnbench's plugin, pytest's cache folder; None (train in memory) otherwise."""
-    from_env = bool(os.environ.get("UNLEARNBENCH_TESTING_CACHE_DIR", "").strip())
+    from_env = bool(os.environ.get(TESTING_CACHE_ENV, "").strip())
     if not from_env and "unlearnbench.pytest_plugin" not in sys.modules:
-        return None
-    try:
-        from unlearnbench.pytest_plugin import store_dir
-    except ImportError:  # pytest is not installed: nothing to share with
         return None
     return store_dir()
 
@@ -156,14 +155,14 @@ def unlearn_context(
         forget=bench.data["forget"], val=bench.data["val"], original=frozen,
         num_classes=bench.raw.num_classes, recipe=bench.recipe, oracle_model=oracle_model,
         new_model=lambda: bench.new_model(seed + 7919), time_budget=time_budget,
-        forget_classes=bench.forget_classes(),
+        forget_classes=bench.forget_classes(), trainer=LOOP,
     )  # fmt: skip
     return model, ctx
 
 
 def _unlearn(
     cls: type, params: Mapping[str, Any] | None, bench: Bench, seed: int
-) -> tuple[nn.Module, Any, UnlearnContext]:
+) -> tuple[nn.Module, object, UnlearnContext]:
     """(copy of the original taken before, what ``unlearn`` returned, the context), seeded like the runner."""
     merged = merge_params(cls, bench.raw.name, dict(params or {}))
     model, ctx = unlearn_context(bench, merged, seed)
@@ -206,17 +205,17 @@ def split_accuracy(model: nn.Module, bench: Bench, split: str) -> float:
     return correct / max(len(data), 1)
 
 
-def _outputs(logits: Mapping[str, Any]) -> ModelOutputs:
+def _outputs(logits: Mapping[str, ArrayLike]) -> ModelOutputs:
     return ModelOutputs({split: np.asarray(value, dtype=np.float32) for split, value in logits.items()})
 
 
 def eval_context(
-    logits: Mapping[str, Any],
-    labels: Mapping[str, Any],
+    logits: Mapping[str, ArrayLike],
+    labels: Mapping[str, ArrayLike],
     *,
-    oracle_logits: Sequence[Mapping[str, Any]] = (),
-    original_logits: Mapping[str, Any] | None = None,
-    replicates: Sequence[Mapping[str, Any]] | None = None,
+    oracle_logits: Sequence[Mapping[str, ArrayLike]] = (),
+    original_logits: Mapping[str, ArrayLike] | None = None,
+    replicates: Sequence[Mapping[str, ArrayLike]] | None = None,
     num_classes: int | None = None,
     **fields: Any,
 ) -> EvalContext:
@@ -248,8 +247,6 @@ def _where(cls: object) -> str:
 
 def _check_registration(cls: object, kind: str) -> Any:
     """The registry's own validation (as at registration), then an instance built with no arguments."""
-    from unlearnbench.registry import validate_class
-
     where = _where(cls)
     try:
         validate_class(cls, kind, where)
@@ -353,7 +350,7 @@ def check_metric(cls: type, *, bench: Bench | None = None, replicates: int = TIN
     return found
 
 
-def _metric_context(instance: Any, bench: Bench, models: Sequence[TrainedModel]) -> EvalContext:
+def _metric_context(instance: Metric, bench: Bench, models: Sequence[TrainedModel]) -> EvalContext:
     """A context like the runner's, on copies of every array (a metric must not corrupt shared outputs)."""
 
     def copied(outputs: ModelOutputs) -> ModelOutputs:
@@ -392,7 +389,7 @@ def _arrays(ctx: EvalContext) -> list[np.ndarray]:
 
 
 def _check_metric_on(
-    cls: type, instance: Any, bench: Bench, models: Sequence[TrainedModel], what: str
+    cls: type, instance: Metric, bench: Bench, models: Sequence[TrainedModel], what: str
 ) -> dict[str, float]:
     where = _where(cls)
     results: list[dict[str, float]] = []

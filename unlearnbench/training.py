@@ -19,57 +19,29 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from unlearnbench.api import ProgressCallback
-from unlearnbench.data.pipeline import TensorData
+from unlearnbench.recipe import (
+    METHOD_LOOP_VERSION,
+    PRECISIONS,
+    RECIPE_VERSION,
+    LossFn,
+    Phase,
+    ProgressCallback,
+    Recipe,
+    TrainingLoop,
+    TrainStats,
+)
+from unlearnbench.tensordata import TensorData
 
-#: Bumped whenever the loop's numerics change, so cached checkpoints are invalidated.
-RECIPE_VERSION = 1
-
-#: Bumped whenever what a method's ``ctx.train`` / ``ctx.train_phases`` computes changes (it enters the cache
-#: key of every unlearned replicate, next to the method's own code). 2: passes keep their last partial batch.
-METHOD_LOOP_VERSION = 2
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Hyperparameters of one training run (all part of the cache key)."""
-
-    epochs: int = 30
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 128
-    schedule: str = "cosine"  # "cosine" (per epoch, as the seed) or "constant"
-    augment: bool = True
-    nesterov: bool = False
-    optimizer: str = "sgd"  # "sgd" (the seed's) or "adam" (betas 0.9, 0.999; momentum ignored)
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast); see resolve_precision for the run's "auto"
-    #: Drop each pass's last partial batch when the data hold more than one batch (the base models' loop);
-    #: ``False`` keeps it, as a PyTorch ``DataLoader`` does by default.
-    drop_last: bool = True
-
-    def key(self) -> dict[str, object]:
-        """The recipe as a plain dict for cache keys and results.json.
-
-        ``precision`` enters only when it is not ``fp32`` and ``drop_last`` only when it is ``False``, so
-        checkpoints cached before the fields existed keep their keys.
-        """
-        fields = asdict(self)
-        if fields["precision"] == "fp32":
-            del fields["precision"]
-        if fields["drop_last"]:
-            del fields["drop_last"]
-        return {**fields, "version": RECIPE_VERSION}
-
-
-#: The values of ``precision`` (config and command line); ``auto`` is resolved per device.
-PRECISIONS = ("auto", "fp32", "bf16")
-
+__all__ = [
+    "LOOP", "METHOD_LOOP_VERSION", "PRECISIONS", "RECIPE_VERSION", "LossFn", "Phase", "ProgressCallback", "Recipe",
+    "TrainStats", "compiled", "cross_entropy_loss", "make_optimizer", "native_bf16", "optimizer_for", "prepare_batch",
+    "resolve_precision", "train", "train_phases", "training_autocast", "training_layout",
+]  # fmt: skip
 
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 natively: CUDA with bf16 support, or a CPU with AVX512-BF16 or AMX."""
@@ -88,21 +60,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return precision
-
-
-@dataclass(frozen=True)
-class TrainStats:
-    """What one training run reports."""
-
-    seconds: float
-    epochs: int
-    steps: int
-    final_loss: float
-    images_per_second: float
-
-
-LossFn = Callable[..., torch.Tensor]
-"""``loss_fn(model, x, y)``; with ``aux`` data, ``loss_fn(model, x, y, aux_x, aux_y)``."""
 
 
 def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -195,20 +152,6 @@ def _endless(
         yield from data.batches(batch_size, shuffle=True, augment=augment, generator=generator)
 
 
-@dataclass(frozen=True)
-class Phase:
-    """One pass of an epoch: iterate ``data`` with ``loss_fn`` (and, with ``aux``, a paired stream).
-
-    :func:`train_phases` runs its phases one after the other in every epoch, with one optimiser and one
-    schedule, as reference loops that make a pass over the forget set and then a pass over the retain set.
-    """
-
-    data: TensorData
-    loss_fn: LossFn = cross_entropy_loss
-    aux: TensorData | None = None
-    name: str = ""
-
-
 def train(
     model: nn.Module,
     data: TensorData,
@@ -216,7 +159,7 @@ def train(
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: ProgressCallback | None = None,
-    loss_fn: LossFn = cross_entropy_loss,
+    loss_fn: LossFn | None = None,
     description: str = "train",
     aux: TensorData | None = None,
     time_budget: float | None = None,
@@ -267,67 +210,127 @@ def train_phases(
     generator = torch.Generator()
     generator.manual_seed(seed)
     optimizer = make_optimizer(model, recipe)
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
-    if recipe.schedule == "cosine" and recipe.epochs > 0:
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
+    scheduler = _scheduler(optimizer, recipe)
     model.train()
-    precision = recipe.precision
     # Under bf16 on CPU the model trains channels-last; the layout is restored on the way out.
-    with training_layout(model, target, precision):
+    with training_layout(model, target, recipe.precision):
         runner: nn.Module = compiled(model) if compile_model else model  # type: ignore[assignment]
-        start = time.perf_counter()
-        steps = 0
-        images = 0
-        # The last loss stays a device tensor until the end: converting it every step would make each CUDA
-        # step wait for the previous one to finish instead of queueing work ahead.
-        last: torch.Tensor | None = None
-        datas = [phase.data.to(target) if phase.data.device != target else phase.data for phase in phases]
-        aux_streams = [
-            _endless(phase.aux.to(target), recipe.batch_size, recipe.augment, seed + 7 * index)
-            if phase.aux is not None else None
-            for index, phase in enumerate(phases)
-        ]  # fmt: skip
-        out_of_time = False
+        run = _Run(model, runner, optimizer, generator, recipe, target, after_step, time_budget)
+        passes = _resident_passes(phases, target, recipe, seed)
         for epoch in range(recipe.epochs):
-            for phase, data, aux_stream in zip(phases, datas, aux_streams, strict=True):
-                drop_last = recipe.drop_last and len(data) > recipe.batch_size
-                for xb, yb in data.batches(
-                    recipe.batch_size, shuffle=True, augment=recipe.augment, generator=generator, drop_last=drop_last
-                ):
-                    optimizer.zero_grad(set_to_none=True)
-                    xb = prepare_batch(xb, target, precision)
-                    with training_autocast(target, precision):
-                        if aux_stream is not None:
-                            ax, ay = next(aux_stream)
-                            loss = phase.loss_fn(runner, xb, yb, prepare_batch(ax, target, precision), ay)
-                        else:
-                            loss = phase.loss_fn(runner, xb, yb)
-                    loss.backward()
-                    optimizer.step()
-                    if after_step is not None:
-                        after_step(model)
-                    steps += 1
-                    images += min(recipe.batch_size, len(data))
-                    last = loss.detach()
-                    if time_budget is not None and time.perf_counter() - start > time_budget:
-                        out_of_time = True
-                        break
-                if out_of_time:
-                    break
+            out_of_time = any(run.one_pass(*one) for one in passes)  # any() stops at the pass that ran out
             if scheduler is not None:
                 scheduler.step()
             if progress is not None:
                 progress(description, epoch + 1, recipe.epochs)
             if out_of_time:
                 break
-        if target.type == "cuda":
-            torch.cuda.synchronize(target)  # queued steps count towards the time they take
-        seconds = time.perf_counter() - start
+        seconds = run.finish()
     model.eval()
-    return TrainStats(
-        seconds=seconds,
-        epochs=recipe.epochs,
-        steps=steps,
-        final_loss=float(last) if last is not None else float("nan"),
-        images_per_second=images / seconds if seconds > 0 else float("inf"),
-    )
+    return run.stats(seconds)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Cosine annealing over the recipe's epochs (stepped per epoch), or none for ``schedule="constant"``."""
+    if recipe.schedule == "cosine" and recipe.epochs > 0:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
+    return None
+
+
+_Pass = tuple[Phase, TensorData, "Iterator[tuple[torch.Tensor, torch.Tensor]] | None"]
+
+
+def _resident_passes(phases: Sequence[Phase], target: torch.device, recipe: Recipe, seed: int) -> list[_Pass]:
+    """Each phase with its data on ``target`` and, with ``aux``, its endless auxiliary stream (own seed)."""
+    passes: list[_Pass] = []
+    for index, phase in enumerate(phases):
+        data = phase.data.to(target) if phase.data.device != target else phase.data
+        aux = None
+        if phase.aux is not None:
+            aux = _endless(phase.aux.to(target), recipe.batch_size, recipe.augment, seed + 7 * index)
+        passes.append((phase, data, aux))
+    return passes
+
+
+class _Run:
+    """The state of one training run: the optimiser's steps, the images seen, the last loss and the clock."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        runner: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        recipe: Recipe,
+        target: torch.device,
+        after_step: Callable[[nn.Module], None] | None,
+        time_budget: float | None,
+    ) -> None:
+        self.model, self.runner, self.optimizer, self.generator = model, runner, optimizer, generator
+        self.recipe, self.target, self.after_step, self.time_budget = recipe, target, after_step, time_budget
+        self.steps = 0
+        self.images = 0
+        # The last loss stays a device tensor until the end: converting it every step would make each CUDA
+        # step wait for the previous one to finish instead of queueing work ahead.
+        self.last: torch.Tensor | None = None
+        self.start = time.perf_counter()
+
+    def one_pass(
+        self, phase: Phase, data: TensorData, aux: Iterator[tuple[torch.Tensor, torch.Tensor]] | None
+    ) -> bool:
+        """One pass over ``data`` with the phase's loss; True when the time budget ran out during it."""
+        recipe, target, precision = self.recipe, self.target, self.recipe.precision
+        loss_fn: LossFn = phase.loss_fn or cross_entropy_loss
+        drop_last = recipe.drop_last and len(data) > recipe.batch_size
+        batches = data.batches(
+            recipe.batch_size, shuffle=True, augment=recipe.augment, generator=self.generator, drop_last=drop_last
+        )
+        for xb, yb in batches:
+            self.optimizer.zero_grad(set_to_none=True)
+            xb = prepare_batch(xb, target, precision)
+            with training_autocast(target, precision):
+                if aux is not None:
+                    ax, ay = next(aux)
+                    loss = loss_fn(self.runner, xb, yb, prepare_batch(ax, target, precision), ay)
+                else:
+                    loss = loss_fn(self.runner, xb, yb)
+            loss.backward()
+            self.optimizer.step()
+            if self.after_step is not None:
+                self.after_step(self.model)
+            self.steps += 1
+            self.images += min(recipe.batch_size, len(data))
+            self.last = loss.detach()
+            if self.time_budget is not None and time.perf_counter() - self.start > self.time_budget:
+                return True
+        return False
+
+    def finish(self) -> float:
+        """Seconds since the start, once the device has run every queued step."""
+        if self.target.type == "cuda":
+            torch.cuda.synchronize(self.target)  # queued steps count towards the time they take
+        return time.perf_counter() - self.start
+
+    def stats(self, seconds: float) -> TrainStats:
+        """What the run reports."""
+        return TrainStats(
+            seconds=seconds,
+            epochs=self.recipe.epochs,
+            steps=self.steps,
+            final_loss=float(self.last) if self.last is not None else float("nan"),
+            images_per_second=self.images / seconds if seconds > 0 else float("inf"),
+        )
+
+
+def _current_train(*args: Any, **kwargs: Any) -> TrainStats:
+    """:func:`train` as this module holds it when called (a test may replace it)."""
+    return train(*args, **kwargs)
+
+
+def _current_train_phases(*args: Any, **kwargs: Any) -> TrainStats:
+    """:func:`train_phases` as this module holds it when called."""
+    return train_phases(*args, **kwargs)
+
+
+#: The bench's training loop, as handed to every :class:`~unlearnbench.api.UnlearnContext`.
+LOOP = TrainingLoop(train=_current_train, train_phases=_current_train_phases)

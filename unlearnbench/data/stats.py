@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from unlearnbench.api import RawDataset, Splits
-from unlearnbench.reporting.png import png_data_uri
+from unlearnbench.png import png_data_uri
 
 __all__ = [
     "GRAY_BINS",

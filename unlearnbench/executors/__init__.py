@@ -1,6 +1,6 @@
 """Executors: where the jobs of a run execute (``local``, ``processes``, ``ray``, or a plugin's).
 
-See docs/executors.md. The session makes one call, :func:`prefetch_for_session`, before its local pass;
+See docs/executors.md. The session makes one call, :func:`prefetch` (with a :class:`RunPlan`), before its local pass;
 a non-local executor runs the planned jobs ahead (each writes its artifact to the shared cache) so that
 the local pass only assembles results.
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 from unlearnbench.executors.base import (
     ExecutorContext,
     PrefetchReport,
+    RunPlan,
     WaveExecutor,
     pinned_threads,
-    prefetch_for_session,
+    prefetch,
 )
 from unlearnbench.executors.jobs import Job, JobOutcome, JobPlan, WorkSpec, plan_jobs, run_job
 
@@ -26,6 +27,7 @@ __all__ = [
     "WorkSpec",
     "pinned_threads",
     "plan_jobs",
-    "prefetch_for_session",
+    "RunPlan",
+    "prefetch",
     "run_job",
 ]

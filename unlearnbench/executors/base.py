@@ -16,16 +16,18 @@ import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import torch
+
+from unlearnbench.config import Config
 from unlearnbench.errors import UsageError
 from unlearnbench.executors.jobs import Job, JobOutcome, JobPlan, WorkSpec, plan_jobs, write_token
-
-if TYPE_CHECKING:
-    from unlearnbench.config import Config
-    from unlearnbench.results import ItemResult
-    from unlearnbench.runner import Bench, MetricSpec
-    from unlearnbench.session import Session
+from unlearnbench.plugins import PluginSet
+from unlearnbench.registry import Item, MetricSpec, Registry
+from unlearnbench.results import ItemResult
+from unlearnbench.runner import Bench
+from unlearnbench.selection import did_you_mean
 
 
 @dataclass
@@ -105,8 +107,6 @@ def pinned_threads(config: Config) -> Iterator[None]:
     if not config.threads:
         yield
         return
-    import torch
-
     previous = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
@@ -123,64 +123,80 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def work_spec(session: Session, token: str, cache_root: Path) -> WorkSpec:
-    """A picklable description of ``session``'s Bench: config, plugins (incl. blocked ones), paths."""
-    infos = session.plugins.infos.values()
+def work_spec(config: Config, plugins: PluginSet, precision: str, token: str, cache_root: Path) -> WorkSpec:
+    """A picklable description of the run's Bench: config, plugins (incl. blocked ones), paths.
+
+    ``precision`` is the driver's resolved precision, not ``auto``: a worker on other hardware must train
+    the same way.
+    """
+    infos = plugins.infos.values()
     modules = [info.location for info in infos if info.origin == "-p"]
-    blocked = [f"no:{name}" for name, plugin in session.plugins.manager.list_name_plugin() if plugin is None]
+    blocked = [f"no:{name}" for name, plugin in plugins.manager.list_name_plugin() if plugin is None]
     local = [Path(info.location).resolve().parent for info in infos if info.origin == "local file"]
     return WorkSpec(
-        # The driver's resolved precision, not "auto": a worker on other hardware must train the same way.
-        config=dataclasses.replace(session.config, precision=session.precision), plugin_args=tuple(blocked + modules),
+        config=dataclasses.replace(config, precision=precision), plugin_args=tuple(blocked + modules),
         plugins_dir=str(local[0]) if local else None, cwd=os.getcwd(), cache_root=str(cache_root.resolve()),
-        token=token, threads=session.config.threads,
+        token=token, threads=config.threads,
     )  # fmt: skip
 
 
-def prefetch_for_session(session: Session, bench: Bench, specs: Sequence[MetricSpec]) -> dict[str, ItemResult]:
+@dataclass(frozen=True)
+class RunPlan:
+    """What the session hands an executor: the run's config, plugins and registry, its items and its Bench."""
+
+    config: Config
+    plugins: PluginSet
+    registry: Registry
+    items: Sequence[Item]
+    bench: Bench
+    specs: Sequence[MetricSpec]
+    #: Where an executor says what it does (the session's console line).
+    announce: Callable[[str], None] = lambda text: None
+
+
+def prefetch(run: RunPlan) -> dict[str, ItemResult]:
     """The session's one call: run the configured executor ahead; returns failed items' results by id.
 
     The local executor runs nothing (the local pass does all the work, as without executors).
     """
-    from unlearnbench.results import ItemResult
-    from unlearnbench.selection import did_you_mean
-
-    config = session.config
-    executors = session.registry.executors
+    config, bench, announce = run.config, run.bench, run.announce
+    executors = run.registry.executors
     if config.executor not in executors:
         raise UsageError(f"unknown executor {config.executor!r}{did_you_mean(config.executor, executors)}")
     executor: Any = executors[config.executor].cls()
     if getattr(executor, "in_process", False):
         return {}
-    announce = session._announce
     if config.no_cache or not bench.cache.enabled:
         announce(f"--no-cache: the {config.executor} executor has no cache to share; running in this process")
         return {}
     token = secrets.token_hex(16)
     token_path = write_token(bench.cache.root, token)
     # Unpinned, the workers use the driver's own thread count: the same numbers as the local executor.
-    import torch
-
     threads = config.threads or torch.get_num_threads()
     try:
+        spec = work_spec(config, run.plugins, bench.recipe.precision, token, bench.cache.root)
         ctx = ExecutorContext(
-            spec=dataclasses.replace(work_spec(session, token, bench.cache.root), threads=threads),
-            workers=config.workers, address=config.address, threads=threads, retries=config.retries,
-            announce=announce,
+            spec=dataclasses.replace(spec, threads=threads), workers=config.workers, address=config.address,
+            threads=threads, retries=config.retries, announce=announce,
         )  # fmt: skip
-        plan = plan_jobs(bench, session.items, specs, config.oracles, list(range(config.seeds)))
+        plan = plan_jobs(bench, run.items, run.specs, config.oracles, list(range(config.seeds)))
         announce(f"{config.executor} executor: {len(plan.jobs)} jobs to run, {plan.skipped} cached")
         report = executor.prefetch(plan, ctx)
     finally:
         token_path.unlink(missing_ok=True)
+    return failed_items(report, plan, run.items)
+
+
+def failed_items(report: PrefetchReport, plan: JobPlan, items: Sequence[Item]) -> dict[str, ItemResult]:
+    """A failed outcome for each item one of whose jobs failed (the first failure named), by item id."""
     failed: dict[str, ItemResult] = {}
     by_id = {job.job_id: job for job in plan.jobs}
-    items = {item.item_id: item for item in session.items}
+    by_item = {item.item_id: item for item in items}
     for job_id, error in report.failed.items():
         job = by_id.get(job_id)
-        if job is None or not job.item_id or job.item_id in failed or job.item_id not in items:
+        if job is None or not job.item_id or job.item_id in failed or job.item_id not in by_item:
             continue
-        item = items[job.item_id]
+        item = by_item[job.item_id]
         failed[job.item_id] = ItemResult(
             item_id=item.item_id, method=item.method, params=dict(item.params), description=item.entry.description,
             outcome="failed", errors={"executor": f"job {job_id}: {error}"},

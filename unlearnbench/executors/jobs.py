@@ -2,7 +2,8 @@
 
 Every expensive artifact of a run is cached by content key (see :mod:`unlearnbench.runner`), so running
 a job means *warming the cache*: a worker rebuilds the run's :class:`~unlearnbench.runner.Bench` from a
-picklable :class:`WorkSpec`, computes one artifact and stores it in the shared cache dir. The session's
+picklable :class:`WorkSpec` (with :func:`~unlearnbench.runner.build_bench`, as the session does),
+computes one artifact and stores it in the shared cache dir. The session's
 unchanged local pass then finds everything in the cache and only assembles results.
 
 Jobs come in dependency waves (:func:`plan_jobs`):
@@ -23,17 +24,15 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from unlearnbench.api import metric_scope
 from unlearnbench.cache import OUTPUTS_KIND, VALUES_KIND, content_key
+from unlearnbench.config import Config
 from unlearnbench.errors import UsageError
-
-if TYPE_CHECKING:
-    from unlearnbench.config import Config
-    from unlearnbench.registry import Registry
-    from unlearnbench.runner import Bench, MetricSpec
-    from unlearnbench.session import Item
+from unlearnbench.plugins import build_plugin_manager
+from unlearnbench.registry import Item, MetricSpec, Registry, build_registry
+from unlearnbench.runner import Bench, build_bench, run_item
 
 #: The file a driver writes into the cache dir so that workers can prove they see the same folder.
 TOKEN_PREFIX = ".executor-token-"
@@ -105,7 +104,7 @@ def _cached(bench: Bench, kind: str, key: str) -> bool:
 
 
 def _trained_cached(bench: Bench, role: str, seed: int) -> bool:
-    key = content_key(bench._model_parts(role, seed))
+    key = content_key(bench.model_parts(role, seed))
     out_key = content_key({"outputs_of": key, "splits": bench.splits_key})
     return _cached(bench, role, key) and _cached(bench, OUTPUTS_KIND, out_key)
 
@@ -195,11 +194,7 @@ _BENCHES: dict[str, tuple[Bench, Registry]] = {}
 def _bench_for(spec: WorkSpec) -> tuple[Bench, Registry]:
     if spec.token in _BENCHES:
         return _BENCHES[spec.token]
-    import torch
-
-    from unlearnbench.plugins import build_plugin_manager
-    from unlearnbench.registry import build_registry
-    from unlearnbench.session import Session
+    import torch  # the driver's thread count, set before the Bench is built
 
     _BENCHES.clear()
     if os.path.isdir(spec.cwd):  # relative paths of the config (data files, plugins) mean the driver's
@@ -209,21 +204,17 @@ def _bench_for(spec: WorkSpec) -> tuple[Bench, Registry]:
     plugins = build_plugin_manager(spec.plugin_args, Path(spec.plugins_dir) if spec.plugins_dir else None)
     registry = build_registry(plugins)
     config = replace(spec.config, cache_dir=spec.cache_root, no_cache=False)
-    bench = Session(config, plugins, registry, command="unlearnbench worker")._build_bench()
+    bench = build_bench(config, registry)
     _BENCHES[spec.token] = (bench, registry)
     return bench, registry
 
 
 def _metric_specs(registry: Registry, names: Sequence[str]) -> list[MetricSpec]:
-    from unlearnbench.runner import MetricSpec
-
     return [MetricSpec(registry.metrics[name], registry.metrics[name].cls()) for name in names]
 
 
 def execute(bench: Bench, registry: Registry, config: Config, job: Job) -> None:
     """Run one job against ``bench``: its artifacts land in the cache (item-level errors are not cached)."""
-    from unlearnbench.runner import run_item
-
     if job.kind == "train":
         if job.role == "original":
             bench.original()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnbench.metrics.forgetting_quality import (
+from unlearnbench.metrics._fq_table import (
     BUFFER,
     EPSILON_CAP,
     NUM_LEFT,

@@ -141,7 +141,7 @@ class EntropyMIA:
                 why="scikit-learn >= 1.8 has no two-class multinomial model; the two objectives are the same "
                 "function of w = w1 - w0 (the multinomial L2 penalty on +-w/2 is w^2/4 = the binary penalty at "
                 "C = 2), so the fitted decision rule is the same.",
-                effect="none: test_metrics_zoo.py::test_entropy_attack_is_the_two_class_multinomial_model "
+                effect="none: test_metrics_entropy_mia.py::test_entropy_attack_is_the_two_class_multinomial_model "
                 "minimises the multinomial objective directly and matches the C = 2 weights to 1e-4",
             ),
             Difference(

@@ -7,6 +7,8 @@ from N retrained ones; the best attack gives ε, ε gives points (1, 1/2, 1/4, .
 Rates are counts in sorted arrays (``searchsorted``) and ε is read from a table indexed by the two error
 counts. The ~400 × 400 interval attacks per example have left ends on one arithmetic lattice up to
 rounding: counts are taken on the lattice, and thresholds where rounding could decide a side are recounted.
+The constants and the ε table live in :mod:`unlearnbench.metrics._fq_table`, shared with the torch
+backend (:mod:`unlearnbench.metrics._fq_torch`), and are re-exported here.
 
 Choices the definition leaves open (each is tested): for pools of different sizes, max_ε is the largest
 finite ε any attack can produce, rounded up (see :func:`max_epsilon`; the page's ceil(ln(N − 1)) when the
@@ -23,10 +25,9 @@ of more than one element, so the page's rules are followed there. See ``Forgetti
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -34,6 +35,17 @@ from unlearnbench.api import EvalContext, Resampling
 from unlearnbench.errors import MetricNotApplicable
 from unlearnbench.fidelity import Difference, Fidelity, Source
 from unlearnbench.hookspec import hookimpl
+from unlearnbench.metrics._fq_table import (
+    BUFFER,
+    DELTA,
+    EPSILON_CAP,
+    NUM_LEFT,
+    PEAKINESS_RATIO,
+    THRESHOLDS_PER_UNIT,
+    epsilon_table,
+    ranked_table,
+)
+from unlearnbench.metrics._fq_torch import epsilons_torch
 from unlearnbench.metrics._memo import array_memo
 
 if TYPE_CHECKING:
@@ -56,12 +68,6 @@ __all__ = [
     "retrained_reference",
 ]
 
-DELTA = 1e-5
-EPSILON_CAP = 50.0
-THRESHOLDS_PER_UNIT = 100
-BUFFER = 2.0
-NUM_LEFT = int(math.ceil(2 * BUFFER * THRESHOLDS_PER_UNIT))  # 400 left ends per right end
-PEAKINESS_RATIO = 0.01
 BUCKET_WIDTH = 0.5
 #: Seed of the fixed split of the retrained pool into two halves for :func:`retrained_reference`.
 REFERENCE_SEED = 0
@@ -119,49 +125,6 @@ def epsilon_points(epsilons: np.ndarray, n_models: int, n_other: int | None = No
     return result
 
 
-@functools.lru_cache(maxsize=16)
-def epsilon_table(n_pos: int, n_neg: int, delta: float = DELTA) -> np.ndarray:
-    """ε of an attack with FN false negatives and FP false positives: table[FN, FP], [n_pos+1, n_neg+1].
-
-    +inf where FN = FP = 0 (perfect separation), −inf where the attack is discarded (exactly one of them is
-    0) or ignored (both sides of the formula undefined); otherwise the formula with the undefined side left
-    out, clipped below at 0. The array is read-only and shared.
-    """
-    fnr = (np.arange(n_pos + 1, dtype=np.float64) / n_pos)[:, None]
-    fpr = (np.arange(n_neg + 1, dtype=np.float64) / n_neg)[None, :]
-    room_fp, room_fn = 1 - delta - fpr, 1 - delta - fnr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # A side whose log argument is not positive is undefined (−inf), so the maximum takes the other.
-        side1 = np.where(room_fp > 0, np.log(np.where(room_fp > 0, room_fp, 1.0)) - np.log(fnr), -np.inf)
-        side2 = np.where(room_fn > 0, np.log(np.where(room_fn > 0, room_fn, 1.0)) - np.log(fpr), -np.inf)
-    eps = np.maximum(side1, side2)
-    eps = np.where(eps == -np.inf, -np.inf, np.maximum(eps, 0.0))
-    zero_fn, zero_fp = fnr == 0, fpr == 0
-    eps = np.where(zero_fn ^ zero_fp, -np.inf, eps)
-    eps = np.where(zero_fn & zero_fp, np.inf, eps)
-    eps.setflags(write=False)
-    return eps
-
-
-@functools.lru_cache(maxsize=16)
-def ranked_table(n_pos: int, n_neg: int, delta: float = DELTA) -> tuple[np.ndarray, np.ndarray]:
-    """The ε table as ranks, flat and padded, with the sorted distinct ε values the ranks point into.
-
-    Index ``(n_pos − TP)·(2·n_neg + 1) + FP + n_neg``. Rows past n_pos (negative TP: an empty interval
-    counted by subtraction) and columns below n_neg (negative FP) rank as −inf, so ``K[right end] +
-    M[left end]`` needs no clamping; the last row is room for a sentinel. Ranks (int32) halve the memory
-    of float64 values and keep the maximum exact: ``values[ranks[i].max()]``.
-    """
-    stride = 2 * n_neg + 1
-    padded = np.full((2 * n_pos + 2, stride), -np.inf)
-    padded[: n_pos + 1, n_neg:] = epsilon_table(n_pos, n_neg, delta)
-    values, inverse = np.unique(padded.ravel(), return_inverse=True)
-    ranks = inverse.astype(np.int32 if values.size < 2**31 else np.int64).ravel()
-    ranks.setflags(write=False)
-    values.setflags(write=False)
-    return ranks, values
-
-
 # --------------------------------------------------------------------------- thresholds
 
 
@@ -209,9 +172,23 @@ def _single_threshold_best(pos: np.ndarray, neg: np.ndarray, delta: float) -> fl
     return float(values[ranks[fn * (2 * neg.size + 1) + fp + neg.size].max()])
 
 
-def _interval_best(narrow: np.ndarray, wide: np.ndarray, delta: float, work: dict[Any, np.ndarray]) -> float:
-    """Best ε of family B ("l ≤ conf ≤ r", narrow group positive), both sorted; −inf when none kept."""
-    ranks, values = ranked_table(narrow.size, wide.size, delta)
+class _RightEnds(NamedTuple):
+    """The right ends of family B and what each contributes to the flat table index."""
+
+    #: Number of right ends (rows of thresholds), ``ceil((high − low) · 100)``.
+    n_right: int
+    #: First and last right end.
+    low: float
+    high: float
+    #: Range of each right end's 400 left ends, for ``linspace``.
+    starts: np.ndarray
+    stops: np.ndarray
+    #: K[k]: the right end's share of the flat table index; the left end adds P_l·stride − Q_l.
+    base_k: np.ndarray
+
+
+def _right_ends(narrow: np.ndarray, wide: np.ndarray, dtype: np.dtype[Any]) -> _RightEnds | None:
+    """The right ends over [min + width − buffer, max + buffer] of the narrow group; None when there are none."""
     n_p, n_n = narrow.size, wide.size
     stride = 2 * n_n + 1
     width = narrow[-1] - narrow[0]
@@ -219,30 +196,53 @@ def _interval_best(narrow: np.ndarray, wide: np.ndarray, delta: float, work: dic
     high = narrow[-1] + BUFFER
     n_right = int(np.ceil((high - low) * THRESHOLDS_PER_UNIT))
     if n_right == 0:
-        return -math.inf
+        return None
     right = np.linspace(low, high, n_right)
     starts = (right - width) - BUFFER
     stops = (right - width) + BUFFER
-    # K[k]: the right end's share of the flat table index; the left end adds P_l·stride − Q_l.
     base_k = (n_p - np.searchsorted(narrow, right, side="right")) * stride
     base_k += np.searchsorted(wide, right, side="right") + n_n
-    base_k = base_k.astype(ranks.dtype)
+    return _RightEnds(n_right, low, high, starts, stops, base_k.astype(dtype))
 
+
+def _interval_best(narrow: np.ndarray, wide: np.ndarray, delta: float, work: dict[Any, np.ndarray]) -> float:
+    """Best ε of family B ("l ≤ conf ≤ r", narrow group positive), both sorted; −inf when none kept."""
+    table = ranked_table(narrow.size, wide.size, delta)
+    ends = _right_ends(narrow, wide, table[0].dtype)
+    if ends is None:
+        return -math.inf
     scale = 8.0 + max(abs(narrow[0]), abs(narrow[-1]), abs(wide[0]), abs(wide[-1]))
     tol = 1e-9 * scale
-    a, b = _lattice(n_right)
+    a, b = _lattice(ends.n_right)
     spacing = 2 * BUFFER / (NUM_LEFT - 1) / b
-    if abs((high - low) - 2 * BUFFER) > tol or spacing <= 8 * tol:
+    if abs((ends.high - ends.low) - 2 * BUFFER) > tol or spacing <= 8 * tol:
         # Magnitudes so large that the thresholds are no longer a lattice: count every one exactly.
-        k = np.repeat(np.arange(n_right), NUM_LEFT)
-        lefts = linspace_at(starts[k], stops[k], NUM_LEFT, np.tile(np.arange(NUM_LEFT), n_right))
-        return _exact_left_ends(narrow, wide, (ranks, values), base_k[k], lefts)
+        k = np.repeat(np.arange(ends.n_right), NUM_LEFT)
+        lefts = linspace_at(ends.starts[k], ends.stops[k], NUM_LEFT, np.tile(np.arange(NUM_LEFT), ends.n_right))
+        return _exact_left_ends(narrow, wide, table, ends.base_k[k], lefts)
 
     # Left end (k, j) is base + spacing·(a·k + b·j) up to rounding far below ``tol``. Count each group
     # below every lattice point once; a confidence within ``tol`` of a lattice point is ambiguous, so the
     # thresholds at that point are recounted exactly from their true values.
-    q_max = a * (n_right - 1) + b * (NUM_LEFT - 1)
-    base = starts[0]
+    q_max = a * (ends.n_right - 1) + b * (NUM_LEFT - 1)
+    lattice_m, patch_q = _lattice_counts(narrow, wide, float(ends.starts[0]), spacing, tol, q_max, work)
+    best = _lattice_best(lattice_m[: q_max + 1], ends, (a, b), table, work)
+    if patch_q.size:
+        best = max(best, _recount_flagged(narrow, wide, table, ends, patch_q, (a, b)))
+    return best
+
+
+def _lattice_counts(
+    narrow: np.ndarray,
+    wide: np.ndarray,
+    base: float,
+    spacing: float,
+    tol: float,
+    q_max: int,
+    work: dict[Any, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """M[q] = P·stride − Q below lattice point q (sentinel at flagged points), and the flagged points."""
+    stride = 2 * wide.size + 1
     lattice_m = _buffer(work, "lattice", q_max + 2, np.int64)
     lattice_m.fill(0)
     flagged: list[np.ndarray] = []
@@ -257,26 +257,50 @@ def _interval_best(narrow: np.ndarray, wide: np.ndarray, delta: float, work: dic
     np.cumsum(lattice_m, out=lattice_m)
     patch_q = np.unique(np.concatenate(flagged))
     # A sentinel sends every threshold at a flagged point to the −inf rows; they are redone below.
-    lattice_m[patch_q] = (n_p + 1) * stride
-    m_small = lattice_m[: q_max + 1].astype(ranks.dtype)
+    lattice_m[patch_q] = (narrow.size + 1) * stride
+    return lattice_m, patch_q
+
+
+def _lattice_best(
+    lattice_m: np.ndarray,
+    ends: _RightEnds,
+    steps: tuple[int, int],
+    table: tuple[np.ndarray, np.ndarray],
+    work: dict[Any, np.ndarray],
+) -> float:
+    """Best ε over every threshold (k, j), reading left end (k, j) at lattice point a·k + b·j."""
+    ranks, values = table
+    a, b = steps
+    n_right = ends.n_right
+    m_small = lattice_m.astype(ranks.dtype)
     if a == 1 and b == 1:
         m = np.lib.stride_tricks.sliding_window_view(m_small, NUM_LEFT)[:n_right]
     else:
         m = m_small[a * np.arange(n_right)[:, None] + b * np.arange(NUM_LEFT)[None, :]]
     index = _buffer(work, "index", n_right * NUM_LEFT, ranks.dtype).reshape(n_right, NUM_LEFT)
-    np.add(base_k[:, None], m, out=index)
+    np.add(ends.base_k[:, None], m, out=index)
     picked = _buffer(work, "picked", n_right * NUM_LEFT, ranks.dtype).reshape(n_right, NUM_LEFT)
     np.take(ranks, index, out=picked)
-    best = float(values[picked.max()])
-    if patch_q.size:
-        k_all = np.arange(n_right)
-        j_num = patch_q[:, None] - a * k_all[None, :]
-        ok = (j_num % b == 0) & (j_num >= 0) & (j_num <= b * (NUM_LEFT - 1))
-        _, k = np.nonzero(ok)
-        j = j_num[ok] // b
-        lefts = linspace_at(starts[k], stops[k], NUM_LEFT, j)
-        best = max(best, _exact_left_ends(narrow, wide, (ranks, values), base_k[k], lefts))
-    return best
+    return float(values[picked.max()])
+
+
+def _recount_flagged(
+    narrow: np.ndarray,
+    wide: np.ndarray,
+    table: tuple[np.ndarray, np.ndarray],
+    ends: _RightEnds,
+    patch_q: np.ndarray,
+    steps: tuple[int, int],
+) -> float:
+    """Best ε of the thresholds whose left end sits at a flagged lattice point, from their true values."""
+    a, b = steps
+    k_all = np.arange(ends.n_right)
+    j_num = patch_q[:, None] - a * k_all[None, :]
+    ok = (j_num % b == 0) & (j_num >= 0) & (j_num <= b * (NUM_LEFT - 1))
+    _, k = np.nonzero(ok)
+    j = j_num[ok] // b
+    lefts = linspace_at(ends.starts[k], ends.stops[k], NUM_LEFT, j)
+    return _exact_left_ends(narrow, wide, table, ends.base_k[k], lefts)
 
 
 def _exact_left_ends(
@@ -369,8 +393,6 @@ def forgetting_quality(
     r_np = np.asarray(_to_numpy(retrained_confs), dtype=np.float64)
     _check_confs(u_np, r_np)
     if use_torch:
-        from unlearnbench.metrics._fq_torch import epsilons_torch
-
         eps = epsilons_torch(unlearned_confs, retrained_confs, delta)
     else:
         eps = _epsilons_numpy(u_np, r_np, delta)

@@ -1,6 +1,6 @@
 """Pictures made of pixels, as inline SVG: heatmaps (a colour ramp over a value grid) and image grids.
 
-The pixels travel as PNG data URIs (:mod:`~unlearnbench.reporting.png`) inside ``<image>`` elements drawn
+The pixels travel as PNG data URIs (:mod:`~unlearnbench.png`) inside ``<image>`` elements drawn
 without smoothing, so an 8 × 8 digit stays a crisp 8 × 8 grid when enlarged. Only PNG data URIs are
 accepted as sources: anything else in a results.json is dropped, never fetched.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from unlearnbench.reporting.png import is_png_data_uri, png_data_uri
+from unlearnbench.png import is_png_data_uri, png_data_uri
 from unlearnbench.reporting.svg import CHAR_WIDTH, esc, tick_text
 
 __all__ = ["heatmap_svg", "image_grid_svg", "ramp"]

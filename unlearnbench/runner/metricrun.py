@@ -1,40 +1,30 @@
 """Running metrics for one item: value checks, caching, bootstrap intervals, summaries and table columns.
 
-Split from :mod:`unlearnbench.runner`, which owns the models; this module owns what happens to a metric's
-numbers once the artifacts it needs are at hand.
+:mod:`unlearnbench.runner.bench` owns the models; this module owns what happens to a metric's numbers once
+the artifacts it needs are at hand. It reads and writes the :class:`~unlearnbench.cache.Cache` it is given.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from unlearnbench.api import EvalContext, Resampling, higher_is_better, metric_scope
+from unlearnbench.cache import Cache, content_key
+from unlearnbench.registry import MetricSpec
 from unlearnbench.results import INTERVAL_BOOTSTRAP, Column, SeedResult, Summary, summarise
 from unlearnbench.stats import stratified_bootstrap
 
-if TYPE_CHECKING:
-    from unlearnbench.registry import Entry
-    from unlearnbench.runner import Bench
+__all__ = [
+    "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "MetricSpec", "MetricValueError", "as_values", "cached_bootstrap",
+    "cached_compute", "columns_for", "summaries",
+]  # fmt: skip
 
 #: Resamples and seed of the percentile bootstrap over examples of population metrics (fixed, so that
 #: the same outputs always give the same interval).
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A registered metric instance with its declared columns."""
-
-    entry: Entry
-    instance: Any
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
 
 
 class MetricValueError(ValueError):
@@ -53,29 +43,27 @@ def as_values(metric_name: str, value: Any) -> dict[str, float]:
     return out
 
 
-def cached_compute(bench: Bench, spec: MetricSpec, ctx: EvalContext, key: str) -> dict[str, float]:
+def cached_compute(cache: Cache, spec: MetricSpec, ctx: EvalContext, key: str) -> dict[str, float]:
     """A metric's values from the cache, else computed, checked finite and stored (errors are not cached)."""
-    hit = bench.cache.load_values(key)
+    hit = cache.load_values(key)
     if hit is not None:
         return hit
     values = as_values(spec.name, spec.instance.compute(ctx))
-    bench.cache.save_values(key, values, {"metric": spec.name})
+    cache.save_values(key, values, {"metric": spec.name})
     return values
 
 
-def cached_bootstrap(bench: Bench, spec: MetricSpec, ctx: EvalContext, key: str) -> dict[str, tuple[float, float]]:
+def cached_bootstrap(cache: Cache, spec: MetricSpec, ctx: EvalContext, key: str) -> dict[str, tuple[float, float]]:
     """Column → (low, high) of the 95 % percentile bootstrap over examples, for metrics with ``resampling``.
 
     Cached like the values (``<key>`` of the bootstrap entry is the values' key plus the resampling
     settings); a metric without ``resampling`` gets ``{}``.
     """
-    from unlearnbench.cache import content_key
-
     method = getattr(spec.instance, "resampling", None)
     if method is None:
         return {}
     boot_key = content_key({"bootstrap_of": key, "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED})
-    hit = bench.cache.load_values(boot_key)
+    hit = cache.load_values(boot_key)
     if hit is None:
         resampling = method(ctx)
         if not isinstance(resampling, Resampling):
@@ -88,7 +76,7 @@ def cached_bootstrap(bench: Bench, spec: MetricSpec, ctx: EvalContext, key: str)
             name = spec.name if column == "" else f"{spec.name}.{column}"
             if interval.low is not None and interval.high is not None:
                 hit[f"{name}@low"], hit[f"{name}@high"] = interval.low, interval.high
-        bench.cache.save_values(boot_key, hit, {"metric": spec.name, "bootstrap": BOOTSTRAP_RESAMPLES})
+        cache.save_values(boot_key, hit, {"metric": spec.name, "bootstrap": BOOTSTRAP_RESAMPLES})
     out: dict[str, tuple[float, float]] = {}
     for name in {k.rpartition("@")[0] for k in hit}:
         out[name] = (hit[f"{name}@low"], hit[f"{name}@high"])

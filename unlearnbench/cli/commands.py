@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from unlearnbench.cli._common import dataset_options, load_plugins, parse_key_values, plugin_options
 from unlearnbench.errors import UsageError
 
 __all__ = ["compare", "data", "write_dataset_page"]
@@ -70,40 +71,27 @@ def write_dataset_page(
 
 @click.command(name="data")
 @click.argument("dataset")
-@click.option("--data-path", type=click.Path(dir_okay=False), help="Local data file for the dataset (.npz).")
-@click.option(
-    "--dataset-option",
-    "dataset_option",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Option passed to the dataset loader (repeatable).",
-)
+@dataset_options
 @click.option("--forget", default="0.1", show_default=True, help="Forget set: a fraction or class:N[,M].")
 @click.option("--split-seed", type=int, default=42, show_default=True, help="Seed of the split draw.")
 @click.option(
     "--output-dir", type=click.Path(file_okay=False), help="Output folder (default: reports/data-<dataset>/)."
 )
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache directory (downloads land here).")
-@click.option(
-    "-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one."
-)
-@click.option(
-    "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
-)
+@plugin_options
 def data(**opts: Any) -> int:
     """Print a dataset's class counts and channel statistics and write its pictures (data.html, .svg)."""
     from unlearnbench.cache import default_cache_dir
-    from unlearnbench.cli import _load, _parse_key_values
     from unlearnbench.data.splits import make_splits
     from unlearnbench.reporting.terminal import TerminalReporter, print_dataset_statistics
     from unlearnbench.selection import did_you_mean
 
-    _, registry, _ = _load(opts["plugins"], opts["plugins_dir"], None)
+    _, registry, _ = load_plugins(opts["plugins"], opts["plugins_dir"], None)
     name = opts["dataset"]
     if name not in registry.datasets:
         raise UsageError(f"unknown dataset {name!r}{did_you_mean(name, registry.datasets)}")
     entry = registry.datasets[name]
-    options = _parse_key_values(opts["dataset_option"], "--dataset-option")
+    options = parse_key_values(opts["dataset_option"], "--dataset-option")
     if opts["data_path"]:
         options["path"] = opts["data_path"]
     cache_dir = Path(opts["cache_dir"]) if opts["cache_dir"] else default_cache_dir()

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from unlearnbench.api import ModelOutputs
+from unlearnbench.api import Method, ModelOutputs, metric_needs
 from unlearnbench.cache import content_key
 from unlearnbench.evaluation import state_dict_cpu
-
-if TYPE_CHECKING:
-    from unlearnbench.registry import Entry
-    from unlearnbench.runner import Bench, TrainedModel
+from unlearnbench.registry import Entry
+from unlearnbench.runner.bench import Bench, TrainedModel
+from unlearnbench.runner.replicate import UNLEARNED_ROLE, unlearn_once
 
 __all__ = [
     "SHADOW_SEED_BASE", "ShadowArtifacts", "held_out_retrained", "shadow_artifacts", "shadow_count", "shadow_keys",
@@ -78,14 +77,12 @@ def shadow_keys(bench: Bench, entry: Entry, merged: Mapping[str, Any], shadows: 
 
 
 def shadow_artifacts(
-    bench: Bench, entry: Entry, method: Any, merged: Mapping[str, Any], shadows: int, replicates: int
+    bench: Bench, entry: Entry, method: Method, merged: Mapping[str, Any], shadows: int, replicates: int
 ) -> ShadowArtifacts:
     """K unlearned shadows (from the cache, else trained and unlearned now) and S held-out retrained models.
 
     Raises whatever the method raises on a shadow: the metric then gets an error cell with the reason.
     """
-    from unlearnbench.runner import _unlearn_once
-
     outputs: list[ModelOutputs] = []
     keys: list[str] = []
     for k in range(shadows):
@@ -93,9 +90,9 @@ def shadow_artifacts(
         hit = bench.cache.load_outputs(key)
         if hit is None:
             start = shadow_original(bench, k)
-            model, seconds = _unlearn_once(bench, method, merged, SHADOW_SEED_BASE + k, start_state=start.state)
+            model, seconds = unlearn_once(bench, method, merged, SHADOW_SEED_BASE + k, start_state=start.state)
             result = bench.outputs_of(model)
-            bench.cache.save_state("unlearned", key, state_dict_cpu(model), {"seconds": seconds, "shadow": k})
+            bench.cache.save_state(UNLEARNED_ROLE, key, state_dict_cpu(model), {"seconds": seconds, "shadow": k})
             bench.cache.save_outputs(key, result, {"seconds": seconds, "shadow": k})
         else:
             result = hit[0]
@@ -109,7 +106,5 @@ def shadow_artifacts(
 
 def shadow_count(instances: Iterable[Any]) -> int:
     """K: the largest ``shadows`` attribute among metrics that need shadows (0 when none does)."""
-    from unlearnbench.api import metric_needs
-
     counts = [int(getattr(m, "shadows", 0)) for m in instances if "shadows" in metric_needs(m)]
     return max(counts, default=0)

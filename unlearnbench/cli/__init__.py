@@ -10,44 +10,20 @@ import shlex
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from unlearnbench import __version__
+from unlearnbench._version import __version__
+from unlearnbench.cli._common import dataset_options, load_plugins, parse_key_values, plugin_options
 from unlearnbench.errors import ExitCode, UsageError
 
+if TYPE_CHECKING:
+    from unlearnbench.config import Config
+    from unlearnbench.plugins import PluginSet
+    from unlearnbench.registry import Registry
+
 LIST_KINDS = ("methods", "metrics", "datasets", "models", "executors", "plugins", "presets")
-
-
-def _parse_key_values(values: tuple[str, ...], option: str) -> dict[str, Any]:
-    from unlearnbench.selection import parse_value
-
-    out: dict[str, Any] = {}
-    for text in values:
-        if "=" not in text:
-            raise UsageError(f"{option} expects KEY=VALUE, got {text!r}")
-        key, value = text.split("=", 1)
-        out[key.strip()] = parse_value(value)
-    return out
-
-
-def _load(
-    cli_plugins: tuple[str, ...], plugins_dir: str | None, config_file: str | None
-) -> tuple[Any, Any, Any]:
-    """Read the config file's plugin options, build the plugin manager and the registry."""
-    from unlearnbench.config import find_config_file, read_config_file
-    from unlearnbench.plugins import build_plugin_manager
-    from unlearnbench.registry import build_registry
-
-    path = Path(config_file) if config_file else find_config_file(Path.cwd())
-    if config_file and not Path(config_file).is_file():
-        raise UsageError(f"config file {config_file} does not exist")
-    file_opts = read_config_file(path) if path is not None else {}
-    plugin_names = tuple(file_opts.get("plugins", ())) + tuple(cli_plugins)
-    directory = plugins_dir or file_opts.get("plugins_dir")
-    plugins = build_plugin_manager(plugin_names, Path(directory) if directory else None)
-    return plugins, build_registry(plugins), path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,14 +34,7 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--dataset", help="Dataset plugin name (default: digits, embedded).")
-@click.option("--data-path", type=click.Path(dir_okay=False), help="Local data file for the dataset (.npz).")
-@click.option(
-    "--dataset-option",
-    "dataset_option",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Option passed to the dataset loader (repeatable).",
-)
+@dataset_options
 @click.option("--model", help="Model architecture (default: the dataset's).")
 @click.option("--forget", help="Forget set: a random fraction (default 0.1) or class:N[,M].")
 @click.option("--seeds", type=int, help="Unlearning replicate seeds S.")
@@ -120,20 +89,15 @@ def cli() -> None:
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
 @click.option("--preset", help="A named preset of options.")
-@click.option(
-    "-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one."
-)
-@click.option(
-    "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
-)
+@plugin_options
 def run(**opts: Any) -> int:
     """Run every selected method against every selected metric."""
     from unlearnbench.config import resolve_config
 
-    plugins, registry, path = _load(opts["plugins"], opts["plugins_dir"], opts["config_file"])
+    plugins, registry, path = load_plugins(opts["plugins"], opts["plugins_dir"], opts["config_file"])
     if opts["resume_dir"]:
         return _resume(opts, plugins, registry)
-    dataset_options = _parse_key_values(opts["dataset_option"], "--dataset-option")
+    dataset_options = parse_key_values(opts["dataset_option"], "--dataset-option")
     if opts["data_path"]:
         dataset_options["path"] = opts["data_path"]
     cli_options: dict[str, Any] = {
@@ -166,7 +130,7 @@ RESUME_OPTIONS = (
 )  # fmt: skip
 
 
-def _resume(opts: dict[str, Any], plugins: Any, registry: Any) -> int:
+def _resume(opts: dict[str, Any], plugins: PluginSet, registry: Registry) -> int:
     """``run --resume RUN_DIR``: the stored config, written into the same directory."""
     import dataclasses
 
@@ -200,7 +164,8 @@ def _resume(opts: dict[str, Any], plugins: Any, registry: Any) -> int:
 
 
 def _run_session(
-    config: Any, plugins: Any, registry: Any, resume: bool = False, command: str = "", show_paired: bool = False
+    config: Config, plugins: PluginSet, registry: Registry, resume: bool = False, command: str = "",
+    show_paired: bool = False,
 ) -> int:
     """Collect, then run (or only list, under ``--collect-only``) with the terminal reporter."""
     from unlearnbench.reporting.terminal import TerminalReporter
@@ -231,7 +196,7 @@ def _run_session(
     return int(exit_code)
 
 
-def _header_lines(config: Any, n_items: int) -> list[str]:
+def _header_lines(config: Config, n_items: int) -> list[str]:
     import platform
 
     import torch
@@ -247,17 +212,12 @@ def _header_lines(config: Any, n_items: int) -> list[str]:
 
 @cli.command(name="list")
 @click.argument("kind", type=click.Choice(LIST_KINDS), default="methods")
-@click.option(
-    "-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one."
-)
-@click.option(
-    "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
-)
+@plugin_options
 def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
     """List registered methods, metrics, datasets, models, executors, plugins or presets."""
     from unlearnbench.reporting.terminal import print_listing
 
-    plugin_set, registry, _ = _load(plugins, plugins_dir, None)
+    plugin_set, registry, _ = load_plugins(plugins, plugins_dir, None)
     if kind == "plugins":
         return _print_plugins(plugin_set)
     if kind == "presets":
@@ -277,7 +237,7 @@ def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
     return 0
 
 
-def _print_plugins(plugin_set: Any) -> int:
+def _print_plugins(plugin_set: PluginSet) -> int:
     from unlearnbench.reporting.terminal import print_listing
 
     rows = [
@@ -289,15 +249,10 @@ def _print_plugins(plugin_set: Any) -> int:
 
 
 @cli.command()
-@click.option(
-    "-p", "plugins", multiple=True, metavar="NAME", help="Load a plugin module, or no:NAME to block one."
-)
-@click.option(
-    "--plugins-dir", type=click.Path(file_okay=False), help="Local plugins folder (default ./plugins)."
-)
+@plugin_options
 def plugins(plugins: tuple[str, ...], plugins_dir: str | None) -> int:
     """List every plugin with its version, origin and the hooks it implements."""
-    plugin_set, _, _ = _load(plugins, plugins_dir, None)
+    plugin_set, _, _ = load_plugins(plugins, plugins_dir, None)
     return _print_plugins(plugin_set)
 
 
@@ -364,9 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     return int(result) if isinstance(result, int) else 0
 
 
-# The reporting commands import nothing heavy at module level (their work is imported when they run).
-from unlearnbench.reporting.commands import compare as _compare  # noqa: E402
-from unlearnbench.reporting.commands import data as _data  # noqa: E402
+# The data and compare commands import nothing heavy at module level (their work is imported when they run).
+from unlearnbench.cli.commands import compare as _compare  # noqa: E402
+from unlearnbench.cli.commands import data as _data  # noqa: E402
 
 cli.add_command(_data)
 cli.add_command(_compare)

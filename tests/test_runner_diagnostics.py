@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from unlearnbench.api import ModelOutputs
-from unlearnbench.diagnostics import (
+from unlearnbench.errors import MetricNotApplicable
+from unlearnbench.metrics.forgetting_quality import (
+    epsilon_points,
+    forgetting_quality,
+    logit_scaled_confidence,
+)
+from unlearnbench.runner.diagnostics import (
     HISTOGRAM_BINS,
     ROC_POINTS,
     epsilon_histogram,
@@ -19,12 +25,6 @@ from unlearnbench.diagnostics import (
     roc_curve,
     roc_summary,
     tpr_at_fpr,
-)
-from unlearnbench.errors import MetricNotApplicable
-from unlearnbench.metrics.forgetting_quality import (
-    epsilon_points,
-    forgetting_quality,
-    logit_scaled_confidence,
 )
 
 

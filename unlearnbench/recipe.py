@@ -1,0 +1,109 @@
+"""What a training run is told and what it reports: the recipe, its phases, the statistics, the loop's interface.
+
+Torch-free at import, so that the contract (:mod:`unlearnbench.api`) can name these types and the command
+line can read them without loading torch. The loop itself is :mod:`unlearnbench.training`; it is handed
+to each :class:`~unlearnbench.api.UnlearnContext` as a :class:`TrainingLoop`, so that the contract never
+imports the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from unlearnbench.tensordata import TensorData
+
+__all__ = [
+    "METHOD_LOOP_VERSION", "PRECISIONS", "RECIPE_VERSION", "LossFn", "Phase", "ProgressCallback", "Recipe",
+    "TrainStats", "TrainingLoop",
+]  # fmt: skip
+
+#: Bumped whenever the loop's numerics change, so cached checkpoints are invalidated.
+RECIPE_VERSION = 1
+
+#: Bumped whenever what a method's ``ctx.train`` / ``ctx.train_phases`` computes changes (it enters the cache
+#: key of every unlearned replicate, next to the method's own code). 2: passes keep their last partial batch.
+METHOD_LOOP_VERSION = 2
+
+#: The values of ``precision`` (config and command line); ``auto`` is resolved per device.
+PRECISIONS = ("auto", "fp32", "bf16")
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(description, completed, total)``; reporters turn it into progress bars."""
+
+LossFn = Callable[..., "torch.Tensor"]
+"""``loss_fn(model, x, y)``; with ``aux`` data, ``loss_fn(model, x, y, aux_x, aux_y)``."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyperparameters of one training run (all part of the cache key)."""
+
+    epochs: int = 30
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    schedule: str = "cosine"  # "cosine" (per epoch, as the seed) or "constant"
+    augment: bool = True
+    nesterov: bool = False
+    optimizer: str = "sgd"  # "sgd" (the seed's) or "adam" (betas 0.9, 0.999; momentum ignored)
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast); see training.resolve_precision for the run's "auto"
+    #: Drop each pass's last partial batch when the data hold more than one batch (the base models' loop);
+    #: ``False`` keeps it, as a PyTorch ``DataLoader`` does by default.
+    drop_last: bool = True
+
+    def key(self) -> dict[str, object]:
+        """The recipe as a plain dict for cache keys and results.json.
+
+        ``precision`` enters only when it is not ``fp32`` and ``drop_last`` only when it is ``False``, so
+        checkpoints cached before the fields existed keep their keys.
+        """
+        fields = asdict(self)
+        if fields["precision"] == "fp32":
+            del fields["precision"]
+        if fields["drop_last"]:
+            del fields["drop_last"]
+        return {**fields, "version": RECIPE_VERSION}
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    """What one training run reports."""
+
+    seconds: float
+    epochs: int
+    steps: int
+    final_loss: float
+    images_per_second: float
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One pass of an epoch: iterate ``data`` with ``loss_fn`` (and, with ``aux``, a paired stream).
+
+    :func:`unlearnbench.training.train_phases` runs its phases one after the other in every epoch, with one
+    optimiser and one schedule, as reference loops that make a pass over the forget set and then a pass over
+    the retain set. ``loss_fn=None`` is the loop's cross-entropy.
+    """
+
+    data: TensorData
+    loss_fn: LossFn | None = None
+    aux: TensorData | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingLoop:
+    """The training loop a context is handed: ``train`` (one data set) and ``train_phases`` (several per epoch).
+
+    Both take ``(model, data_or_phases, recipe, **options)`` with the keyword options of
+    :func:`unlearnbench.training.train`; :data:`unlearnbench.training.LOOP` is the bench's.
+    """
+
+    train: Callable[..., TrainStats]
+    train_phases: Callable[..., TrainStats]
