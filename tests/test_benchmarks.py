@@ -52,3 +52,32 @@ def test_benchmark_runs_tiny_and_ends_with_json(script: str, tmp_path: Path) -> 
         assert 0 < last["warm_seconds"] and 0 < last["ratio"]
     if script == "train_throughput.py":
         assert all(v > 0 for v in last["images_per_s"].values())
+
+
+@pytest.mark.slow
+def test_gpu_reproduce_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
+    """benchmarks/gpu/reproduce.sh --tiny on a tiny CIFAR-shaped file: every call writes its verdict."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "cifar10.npz"
+    np.savez(
+        data, x_train=rng.integers(0, 255, (160, 32, 32, 3), dtype=np.uint8), y_train=rng.integers(0, 10, 160),
+        x_test=rng.integers(0, 255, (120, 32, 32, 3), dtype=np.uint8), y_test=rng.integers(0, 10, 120),
+    )  # fmt: skip
+    env = {**os.environ, "PYTHON": sys.executable,
+           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    out = tmp_path / "out"
+    done = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu" / "reproduce.sh"), "--tiny", "--data", str(data), "--out", str(out),
+         "--cache", str(tmp_path / "cache")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr  # one epoch on noise reproduces nothing
+    assert "starting-kit exit=1" in (out / "summary.txt").read_text()
+    verdict = (out / "starting-kit" / "verdict.txt").read_text()
+    assert "not a reproduction" in verdict and "✘" in verdict
+    assert (out / "starting-kit" / "results.json").is_file()
+    missing = subprocess.run(["bash", str(BENCHMARKS / "gpu" / "reproduce.sh"), "--data", str(tmp_path / "none")],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert missing.returncode == 4 and "no CIFAR-10 file" in missing.stderr

@@ -128,6 +128,17 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         "methods": ["finetune", "adversarial"],
         "metrics": _CS354_METRICS,
     },
+    # The starting kit's notebook (reproductions/starting-kit.json): original, retrain and its fine-tuning
+    # (5 epochs, lr 0.1) with its two readouts; S = R = 4 to fit one GPU call.
+    "starting-kit": {
+        "dataset": "cifar10",
+        "model": "resnet18",
+        "forget": "0.1",
+        "seeds": 4,
+        "oracles": 4,
+        "methods": ["finetune[epochs=5,lr=0.1]"],
+        "metrics": ["accuracy", "simple_mia"],
+    },
     "cs354-mini": {
         "dataset": "cifar10",
         "dataset_options": {"train_size": 4000, "heldout_size": 2000},

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from unlearnbench.plugins import PluginSet
     from unlearnbench.registry import Registry
 
-LIST_KINDS = ("methods", "metrics", "datasets", "models", "executors", "plugins", "presets")
+LIST_KINDS = ("methods", "metrics", "datasets", "models", "executors", "plugins", "presets", "reproductions")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -214,12 +214,14 @@ def _header_lines(config: Config, n_items: int) -> list[str]:
 @click.argument("kind", type=click.Choice(LIST_KINDS), default="methods")
 @plugin_options
 def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
-    """List registered methods, metrics, datasets, models, executors, plugins or presets."""
+    """List registered methods, metrics, datasets, models, executors, plugins, presets or reproductions."""
     from unlearnbench.reporting.terminal import print_listing
 
     plugin_set, registry, _ = load_plugins(plugins, plugins_dir, None)
     if kind == "plugins":
         return _print_plugins(plugin_set)
+    if kind == "reproductions":
+        return _print_reproductions()
     if kind == "presets":
         rows = [(name, ", ".join(f"{k}={v}" for k, v in opts.items()), "") for name, opts in
                 sorted(registry.presets.items())]  # fmt: skip
@@ -235,6 +237,85 @@ def list_(kind: str, plugins: tuple[str, ...], plugins_dir: str | None) -> int:
     ]  # fmt: skip
     print_listing(kind, ("name", "description", "from"), rows)
     return 0
+
+
+def _print_reproductions() -> int:
+    """``list reproductions``: each published table, its source, its cost and what deviates from it."""
+    from unlearnbench.reproduction import available, load_reproduction
+
+    for name in available():
+        r = load_reproduction(name)
+        click.echo(f"{name}: {r.title} (preset {r.preset}, {len(r.cells)} cells, {len(r.orderings)} orderings)")
+        click.echo(f"  source: {r.paper}; {r.table}; {r.repository}@{r.commit}")
+        for kind, cost in r.cost.items():
+            click.echo(f"  cost on {kind}: {cost}")
+        for deviation in r.deviations:
+            click.echo(f"  deviates: {deviation}")
+    return 0
+
+
+@cli.command()
+@click.argument("name")
+@dataset_options
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache directory.")
+@click.option("--output-dir", type=click.Path(), help="Output directory (default: reports/reproduce-NAME/).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device (default: auto).")
+@click.option(
+    "--results", "results_file", type=click.Path(dir_okay=False), help="Judge this results.json; run nothing."
+)
+@click.option("--epochs", type=int, help="Override the protocol's epochs (smoke tests: the verdict means nothing).")
+@click.option("-q", "--quiet", count=True, help="Less output.")
+@plugin_options
+def reproduce(**opts: Any) -> int:
+    """Run a published protocol and judge it cell by cell; exit 0 only when every check holds."""
+    from unlearnbench.reproduction import load_reproduction
+
+    reproduction = load_reproduction(opts["name"])
+    results_path = Path(opts["results_file"]) if opts["results_file"] else None
+    if results_path is None:
+        output = Path(opts["output_dir"] or Path("reports") / f"reproduce-{reproduction.name}")
+        code = _run_protocol(opts, reproduction.preset, output)
+        if code not in (int(ExitCode.OK), int(ExitCode.ITEMS_FAILED)):
+            return code
+        results_path = output / "results.json"
+    if opts["epochs"]:
+        click.echo(f"deviation: --epochs {opts['epochs']} overrides the protocol's epochs; not a reproduction")
+    return _judge_file(reproduction.name, results_path)
+
+
+def _run_protocol(opts: dict[str, Any], preset: str, output: Path) -> int:
+    """The protocol's preset run into ``output`` (the data, cache and device options passed on)."""
+    from unlearnbench.config import resolve_config
+
+    plugins, registry, path = load_plugins(opts["plugins"], opts["plugins_dir"], None)
+    cli_options: dict[str, Any] = {"preset": preset, "output_dir": str(output)}
+    dataset_options = parse_key_values(opts["dataset_option"], "--dataset-option")
+    if opts["data_path"]:
+        dataset_options["path"] = opts["data_path"]
+    if dataset_options:
+        cli_options["dataset_options"] = dataset_options
+    for key in ("cache_dir", "device", "epochs"):
+        if opts[key]:
+            cli_options[key] = opts[key]
+    if opts["quiet"]:
+        cli_options["verbosity"] = -int(opts["quiet"])
+    config, _ = resolve_config(cli_options, registry.presets, path)
+    return _run_session(config, plugins, registry)
+
+
+def _judge_file(name: str, results_path: Path) -> int:
+    """Print the verdict of ``results_path`` against reproduction ``name``; 0 when it passes, else 1."""
+    from unlearnbench.reporting.terminal import print_verdict
+    from unlearnbench.reproduction import judge, load_reproduction
+    from unlearnbench.results import ResultsFormatError, load
+
+    try:
+        results = load(results_path)
+    except (OSError, ResultsFormatError) as exc:
+        raise UsageError(f"cannot read {results_path}: {exc}") from None
+    verdict = judge(load_reproduction(name), results)
+    print_verdict(verdict)
+    return int(ExitCode.OK if verdict.passed else ExitCode.ITEMS_FAILED)
 
 
 def _print_plugins(plugin_set: PluginSet) -> int:

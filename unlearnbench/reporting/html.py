@@ -37,6 +37,8 @@ from unlearnbench.reporting import (
 from unlearnbench.reporting.data_figures import channel_names, dataset_figures
 from unlearnbench.reporting.figures import Figure, item_figures, pareto_figure, pareto_zoom_figure
 from unlearnbench.reporting.svg import CHART_CSS
+from unlearnbench.reporting.verdict import verdict_headline, verdict_rows
+from unlearnbench.reproduction import judge, reproduction_for_preset
 from unlearnbench.resources import item_peaks_text, run_peaks_text
 from unlearnbench.results import Column, ItemResult, RunResults, atomic_write_text
 
@@ -103,8 +105,12 @@ def _context(results: RunResults) -> dict[str, Any]:
     toc = [("summary", "Results")]
     if pareto:
         toc.append(("pareto", "Forgetting vs utility vs time"))
+    reproduction = _reproduction_view(results)
+    if reproduction is not None:
+        toc.insert(1, ("reproduction", "Reproduction"))
     toc += [("items", "Methods"), ("dataset", "Dataset")]
     return {
+        "reproduction": reproduction,
         "r": results,
         "title": f"unlearnbench report {results.run_id}".strip(),
         "summary": summary_text(results),
@@ -127,6 +133,18 @@ def _context(results: RunResults) -> dict[str, Any]:
         "toc_methods": _toc_methods(results),
         "best_marker": BEST_MARKER,
     }
+
+
+def _reproduction_view(results: RunResults) -> dict[str, Any] | None:
+    """The verdict against the published table when the run's preset reproduces one, else None."""
+    reproduction = reproduction_for_preset(results.config.get("preset"))
+    if reproduction is None:
+        return None
+    verdict = judge(reproduction, results)
+    return {
+        "r": reproduction, "rows": verdict_rows(verdict), "headline": verdict_headline(verdict),
+        "passed": verdict.passed, "notes": list(verdict.notes),
+    }  # fmt: skip
 
 
 def _toc_methods(results: RunResults) -> list[tuple[str, str, int]]:

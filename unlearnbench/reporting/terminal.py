@@ -30,6 +30,8 @@ from unlearnbench.reporting import (
     summary_text,
     table_cells,
 )
+from unlearnbench.reporting.verdict import verdict_headline, verdict_rows
+from unlearnbench.reproduction import Verdict
 from unlearnbench.results import ItemResult, RunResults
 
 if TYPE_CHECKING:
@@ -425,3 +427,26 @@ class TerminalReporter:
         self._rule("skipped", style="bold yellow")
         for item in skipped:
             self.line(f"{item.item_id}: {item.skip_reason}", style="yellow")
+
+
+def print_verdict(verdict: Verdict, console: Console | None = None) -> None:
+    """A reproduction's verdict: one row per check (published, ours with its interval, difference,
+    tolerance, ✔ / ✘), then the one-line result."""
+    target = console if console is not None else Console(highlight=False)
+    reproduction = verdict.reproduction
+    title = f"{reproduction.name}: {reproduction.title}"
+    table = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+    for header in ("check", "what", "published", "ours [95 %]", "Δ", "tolerance", ""):
+        table.add_column(header, overflow="fold")
+    for row in verdict_rows(verdict):
+        style = "green" if row.holds else "red"
+        table.add_row(row.kind, row.what, row.published, row.ours, row.difference, row.tolerance,
+                      Text(row.mark, style=style))  # fmt: skip
+    target.print(table)
+    target.print(Text(f"source: {reproduction.paper}; {reproduction.table}; "
+                      f"{reproduction.repository}@{reproduction.commit[:12]}", style="dim"))  # fmt: skip
+    for deviation in reproduction.deviations:
+        target.print(Text(f"deviation: {deviation}", style="dim"))
+    for note in verdict.notes:
+        target.print(Text(note, style="yellow"))
+    target.print(Text(verdict_headline(verdict), style="bold green" if verdict.passed else "bold red"))
