@@ -1,0 +1,63 @@
+"""unlearnbench.data.small_scale against the reference code's draw, re-enacted with NumPy's global generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unlearnbench.data.small_scale import small_scale_draw
+
+#: Forgetting.ipynb (AdityaGolatkar/SelectiveForgetting), cells 10 and 26: the 25 class-0 positions, seed 1.
+NOTEBOOK_FORGET_SEED_1 = [
+    26, 86, 2, 55, 75, 93, 16, 73, 54, 95, 53, 92, 78, 13, 7, 30, 22, 24, 33, 8, 43, 62, 3, 71, 45,
+]
+
+
+def cifar_like_labels(per_class: int = 400, seed: int = 3) -> np.ndarray:
+    """Shuffled labels of a 10-class training split."""
+    labels = np.repeat(np.arange(10), per_class)
+    return np.random.default_rng(seed).permutation(labels)
+
+
+def reference_draw(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The reference's steps written out with the global generator, as Small_CIFAR5 and get_loaders run them."""
+    np.random.seed(seed)
+    train_ds = np.concatenate([np.random.choice(np.where(labels == i)[0], 125, replace=False) for i in range(5)])
+    test_ds = np.concatenate([np.random.choice(np.where(labels == i)[0], 100, replace=False) for i in range(5)])
+    rng = np.random.RandomState(seed)
+    targets = labels[train_ds]
+    valid_idx = np.hstack([rng.choice(np.where(targets == i)[0], int(0.2 * 125), replace=False)
+                           for i in range(max(targets) + 1)])  # fmt: skip
+    train_idx = list(set(range(len(train_ds))) - set(valid_idx))
+    train = train_ds[train_idx]
+    forget = np.random.RandomState(seed - 1).choice(np.flatnonzero(labels[train] == 0), 25, replace=False)
+    return train, train_ds[valid_idx], test_ds, forget
+
+
+@pytest.mark.parametrize("seed", [1, 2, 7])
+def test_the_draw_is_the_reference_codes_index_for_index(seed: int) -> None:
+    labels = cifar_like_labels()
+    draw = small_scale_draw(labels, seed=seed)
+    train, val, test, forget = reference_draw(labels, seed)
+    assert np.array_equal(draw.train, train) and np.array_equal(draw.val, val)
+    assert np.array_equal(draw.test, test) and np.array_equal(draw.forget, forget)
+
+
+def test_counts_per_class() -> None:
+    labels = cifar_like_labels()
+    draw = small_scale_draw(labels)
+    assert (len(draw.train), len(draw.val), len(draw.test), len(draw.forget)) == (500, 125, 500, 25)
+    for split, per_class in ((draw.train, 100), (draw.val, 25), (draw.test, 100)):
+        assert np.bincount(labels[split], minlength=5).tolist() == [per_class] * 5
+    assert set(labels[draw.train[draw.forget]]) == {0}
+    assert not set(draw.train) & set(draw.val)  # validation leaves the training pool
+
+
+def test_seed_1_forgets_the_images_the_notebook_prints() -> None:
+    draw = small_scale_draw(cifar_like_labels(), seed=1)
+    assert draw.forget.tolist() == NOTEBOOK_FORGET_SEED_1
+
+
+def test_too_few_images_of_the_forget_class_is_an_error() -> None:
+    with pytest.raises(ValueError, match="exceeds"):
+        small_scale_draw(cifar_like_labels(), forget_count=101)
