@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,46 @@ def test_seed_1_forgets_the_images_the_notebook_prints() -> None:
 def test_too_few_images_of_the_forget_class_is_an_error() -> None:
     with pytest.raises(ValueError, match="exceeds"):
         small_scale_draw(cifar_like_labels(), forget_count=101)
+
+
+def tiny_cifar10(path: Path, per_class: int = 240) -> Path:
+    """A CIFAR-10-shaped .npz with ``per_class`` training images per class (random pixels)."""
+    rng = np.random.default_rng(0)
+    y_train = rng.permutation(np.repeat(np.arange(10), per_class))
+    np.savez(path, x_train=rng.integers(0, 255, (len(y_train), 32, 32, 3), dtype=np.uint8), y_train=y_train,
+             x_test=rng.integers(0, 255, (50, 32, 32, 3), dtype=np.uint8), y_test=rng.integers(0, 10, 50))  # fmt: skip
+    return path
+
+
+def test_the_cifar5_dataset_fixes_its_splits_and_forget_set(tmp_path: Path) -> None:
+    from unlearnbench.data.small_scale import SmallCIFAR5
+    from unlearnbench.data.splits import make_splits
+
+    raw = SmallCIFAR5().load(str(tmp_path), path=str(tiny_cifar10(tmp_path / "c.npz")))
+    assert raw.num_classes == 5 and len(raw.y_train) == 500 and len(raw.y_heldout) == 625
+    splits = make_splits(raw, "reference", seed=42)
+    assert splits.forget.tolist() == sorted(NOTEBOOK_FORGET_SEED_1) and len(splits.retain) == 475
+    assert splits.test.tolist() == list(range(500)) and splits.val.tolist() == list(range(500, 625))
+    assert make_splits(raw, "class:0").forget.tolist() == list(range(100))  # the reference's class forgetting
+
+
+def test_the_reference_forget_spec_needs_a_dataset_that_defines_one(tmp_path: Path) -> None:
+    from unlearnbench.data.cifar10 import CIFAR10
+    from unlearnbench.data.splits import make_splits
+    from unlearnbench.errors import UsageError
+
+    raw = CIFAR10().load(str(tmp_path), path=str(tiny_cifar10(tmp_path / "c.npz", per_class=20)))
+    with pytest.raises(UsageError, match="defines no forget set"):
+        make_splits(raw, "reference")
+
+
+def test_cifar10_keeps_and_relabels_the_classes_asked_for(tmp_path: Path) -> None:
+    from unlearnbench.data.cifar10 import CIFAR10
+    from unlearnbench.errors import UsageError
+
+    path = str(tiny_cifar10(tmp_path / "c.npz", per_class=20))
+    raw = CIFAR10().load(str(tmp_path), path=path, classes="5-9")
+    assert raw.num_classes == 5 and raw.class_names == ("dog", "frog", "horse", "ship", "truck")
+    assert sorted(set(raw.y_train.tolist())) == [0, 1, 2, 3, 4] and len(raw.y_train) == 100
+    with pytest.raises(UsageError, match="option classes"):
+        CIFAR10().load(str(tmp_path), path=path, classes="5-x")

@@ -84,6 +84,7 @@ def test_methods_keep_the_last_partial_batch_like_a_dataloader(monkeypatch: pyte
     """``ctx.train`` passes ``drop_last=False`` (the reference implementations' ``DataLoader`` default)."""
     from unlearnbench.testing import tiny_bench, unlearn_context
 
+    bench = tiny_bench()  # its original is trained (drop_last=True) before the spy is in place
     seen: list[Recipe] = []
     real = training.train_phases
 
@@ -92,8 +93,46 @@ def test_methods_keep_the_last_partial_batch_like_a_dataloader(monkeypatch: pyte
         return real(model, phases, recipe, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(training, "train_phases", spy)
-    model, ctx = unlearn_context(tiny_bench())
+    model, ctx = unlearn_context(bench)
     ctx.train(model, ctx.retain, epochs=1, batch_size=64)
     ctx.train_phases(model, [Phase(ctx.forget), Phase(ctx.retain)], epochs=1, batch_size=64)
     ctx.train(model, ctx.retain, epochs=1, batch_size=64, drop_last=True)
     assert [r.drop_last for r in seen] == [False, False, True]
+
+
+def test_l2_to_start_pulls_towards_the_starting_weights() -> None:
+    """With a huge pull the weights barely move; the penalty is λ/2 · Σ‖w − w0‖² (hand-computed)."""
+    from unlearnbench.training import l2_to_start
+
+    weight = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    anchor = [(weight, torch.tensor([0.0, 0.0]))]
+    assert float(l2_to_start(anchor, 0.5)) == pytest.approx(0.5 / 2 * 5.0)
+    data = _data(64, 1)
+    free, pulled = _model(), _model()
+    pulled.load_state_dict(free.state_dict())
+    start = {k: v.clone() for k, v in free.state_dict().items()}
+    train_phases(free, [Phase(data)], Recipe(epochs=2, batch_size=16, lr=0.1))
+    train_phases(pulled, [Phase(data)], Recipe(epochs=2, batch_size=16, lr=0.1, l2_to_start=5.0))
+
+    def moved(model: torch.nn.Module) -> float:
+        return sum(float((p - start[k]).norm()) for k, p in model.named_parameters())
+
+    assert moved(pulled) < 0.5 * moved(free)
+
+
+def test_freeze_batchnorm_keeps_the_running_statistics() -> None:
+    model = _model()
+    norm = model[2]
+    stats = norm.running_mean.clone(), norm.running_var.clone()
+    weight = norm.weight.detach().clone()
+    train_phases(model, [Phase(_data(32, 1))], Recipe(epochs=1, batch_size=8, freeze_batchnorm=True))
+    assert torch.equal(norm.running_mean, stats[0]) and torch.equal(norm.running_var, stats[1])
+    assert not torch.equal(norm.weight, weight)  # the affine weights still train
+    train_phases(model, [Phase(_data(32, 1))], Recipe(epochs=1, batch_size=8))
+    assert not torch.equal(norm.running_mean, stats[0])  # without the flag they move
+
+
+def test_new_recipe_fields_stay_out_of_existing_keys() -> None:
+    assert "l2_to_start" not in Recipe().key() and "freeze_batchnorm" not in Recipe().key()
+    assert Recipe(l2_to_start=0.1).key()["l2_to_start"] == 0.1
+    assert Recipe(freeze_batchnorm=True).key()["freeze_batchnorm"] is True

@@ -64,6 +64,11 @@ class RawDataset:
     hflip: bool = True
     #: Where the data came from (file path, "sklearn.datasets.load_digits", ...), for the report.
     source: str = ""
+    #: A protocol's fixed held-out partition: the first ``test_count`` held-out examples are the test split
+    #: and the rest the validation split (None: the bench draws random halves).
+    test_count: int | None = None
+    #: A protocol's own forget set (positions in the training set), used by the forget spec ``reference``.
+    reference_forget: tuple[int, ...] = ()
 
     @property
     def in_channels(self) -> int:
@@ -147,6 +152,8 @@ class UnlearnContext:
         """``recipe`` (default: the run's) with ``overrides``; a method's passes keep their last partial batch
         (``drop_last=False``, as the ``DataLoader`` of every reference implementation) unless it says otherwise."""
         base = recipe if recipe is not None else self.recipe
+        if recipe is None:  # the base models' pull to their start and frozen statistics are not a method's
+            base = dataclasses.replace(base, l2_to_start=0.0, freeze_batchnorm=False)
         return dataclasses.replace(base, **{"drop_last": False, **overrides})
 
     def recipe_from(self, params: Mapping[str, Any], **fixed: Any) -> Recipe:

@@ -56,19 +56,30 @@ class Recipe:
     #: Drop each pass's last partial batch when the data hold more than one batch (the base models' loop);
     #: ``False`` keeps it, as a PyTorch ``DataLoader`` does by default.
     drop_last: bool = True
+    #: λ of a pull ``λ/2 · Σ ‖w − w_start‖²`` of the trainable weights to where this training run started
+    #: (the small-scale protocol's fine-tuning from a pre-trained backbone); 0: none.
+    l2_to_start: float = 0.0
+    #: Keep BatchNorm running statistics as they are while training (the layers' affine weights still train).
+    freeze_batchnorm: bool = False
 
     def key(self) -> dict[str, object]:
         """The recipe as a plain dict for cache keys and results.json.
 
-        ``precision`` enters only when it is not ``fp32`` and ``drop_last`` only when it is ``False``, so
-        checkpoints cached before the fields existed keep their keys.
+        A field added after the first release enters only when it differs from its default (``precision``
+        from ``fp32``, ``drop_last`` from ``True``, ``l2_to_start`` from 0, ``freeze_batchnorm`` from
+        ``False``), so checkpoints cached before the field existed keep their keys.
         """
         fields = asdict(self)
-        if fields["precision"] == "fp32":
-            del fields["precision"]
-        if fields["drop_last"]:
-            del fields["drop_last"]
+        for name, default in _LATER_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
         return {**fields, "version": RECIPE_VERSION}
+
+
+#: Recipe fields added after the first release, with the defaults that leave them out of cache keys.
+_LATER_DEFAULTS: dict[str, object] = {
+    "precision": "fp32", "drop_last": True, "l2_to_start": 0.0, "freeze_batchnorm": False,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

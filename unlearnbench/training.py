@@ -212,6 +212,8 @@ def train_phases(
     optimizer = make_optimizer(model, recipe)
     scheduler = _scheduler(optimizer, recipe)
     model.train()
+    if recipe.freeze_batchnorm:
+        _freeze_batchnorm(model)
     # Under bf16 on CPU the model trains channels-last; the layout is restored on the way out.
     with training_layout(model, target, recipe.precision):
         runner: nn.Module = compiled(model) if compile_model else model  # type: ignore[assignment]
@@ -228,6 +230,24 @@ def train_phases(
         seconds = run.finish()
     model.eval()
     return run.stats(seconds)
+
+
+def _freeze_batchnorm(model: nn.Module) -> None:
+    """BatchNorm layers to eval mode: their running statistics stay, their affine weights still train."""
+    for module in model.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+            module.eval()
+
+
+def _start_weights(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(parameter, a detached copy of its value now) for every trainable parameter."""
+    return [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad]
+
+
+def l2_to_start(anchor: list[tuple[torch.Tensor, torch.Tensor]], strength: float) -> torch.Tensor:
+    """``strength / 2 · Σ ‖w − w_start‖²`` over the anchored parameters, in float32."""
+    total = sum(((p.float() - start.float()) ** 2).sum() for p, start in anchor)
+    return (strength / 2) * torch.as_tensor(total)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -268,6 +288,7 @@ class _Run:
     ) -> None:
         self.model, self.runner, self.optimizer, self.generator = model, runner, optimizer, generator
         self.recipe, self.target, self.after_step, self.time_budget = recipe, target, after_step, time_budget
+        self.anchor = _start_weights(model) if recipe.l2_to_start > 0 else None
         self.steps = 0
         self.images = 0
         # The last loss stays a device tensor until the end: converting it every step would make each CUDA
@@ -294,6 +315,8 @@ class _Run:
                     loss = loss_fn(self.runner, xb, yb, prepare_batch(ax, target, precision), ay)
                 else:
                     loss = loss_fn(self.runner, xb, yb)
+            if self.anchor is not None:
+                loss = loss + l2_to_start(self.anchor, self.recipe.l2_to_start)
             loss.backward()
             self.optimizer.step()
             if self.after_step is not None:

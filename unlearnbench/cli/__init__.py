@@ -76,6 +76,7 @@ def cli() -> None:
     help="Train the oracles one by one or together as one batched model (default: auto, per device and model).",
 )
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the model for training.")
+@click.option("--no-augment", "no_augment", is_flag=True, help="Train the original and oracles without crop + flip.")
 @click.option(
     "--precision",
     type=click.Choice(["auto", "fp32", "bf16"]),
@@ -107,6 +108,8 @@ def run(**opts: Any) -> int:
                     "train_batching", "precision", "executor", "workers", "address", "threads")
     }  # fmt: skip
     cli_options["compile"] = opts["compile_"]
+    if opts["no_augment"]:
+        cli_options["augment"] = False
     if opts["exitfirst"]:
         cli_options["maxfail"] = 1
     if opts["methods"]:

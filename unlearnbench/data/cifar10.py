@@ -41,7 +41,7 @@ STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
 #: The std the NeurIPS 2023 starting kit used (copied from older code; not CIFAR-10's std).
 KIT_STD: tuple[float, float, float] = (0.2023, 0.1994, 0.2010)
 NPZ_KEYS: tuple[str, ...] = ("x_train", "y_train", "x_test", "y_test")
-_OPTIONS = ("path", "train_size", "heldout_size", "download")
+_OPTIONS = ("path", "train_size", "heldout_size", "download", "classes")
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -180,13 +180,20 @@ class CIFAR10:
     default_epochs: ClassVar[int] = 30
 
     def load(self, cache_dir: str, **options: Any) -> RawDataset:
-        """Load CIFAR-10; options ``path``, ``train_size``, ``heldout_size``, ``download`` (default false)."""
+        """Load CIFAR-10; options ``path``, ``train_size``, ``heldout_size``, ``download`` (default false) and
+        ``classes`` (e.g. ``"5-9"`` or ``"5,6,7"``: only those classes, relabelled 0, 1, … in that order)."""
         check_options(self.name, options, _OPTIONS)
         download = bool_option(self.name, "download", options.get("download", False))
         path = options.get("path")
         (x_train, y_train, x_test, y_test), source = resolve(cache_dir, str(path) if path else None, download)
         x_train, y_train = take_first(self.name, "train_size", options.get("train_size"), x_train, y_train)
         x_test, y_test = take_first(self.name, "heldout_size", options.get("heldout_size"), x_test, y_test)
+        names = CLASS_NAMES
+        if options.get("classes") is not None:
+            kept = parse_classes(self.name, options["classes"])
+            x_train, y_train = keep_classes(x_train, y_train, kept)
+            x_test, y_test = keep_classes(x_test, y_test, kept)
+            names = tuple(CLASS_NAMES[c] for c in kept)
         return RawDataset(
             name=self.name,
             # Contiguous copies: the transposed views of HWC files would slow every batch gather.
@@ -194,14 +201,36 @@ class CIFAR10:
             y_train=torch.from_numpy(np.ascontiguousarray(y_train, dtype=np.int64)),
             x_heldout=torch.from_numpy(np.ascontiguousarray(x_test)),
             y_heldout=torch.from_numpy(np.ascontiguousarray(y_test, dtype=np.int64)),
-            num_classes=10,
-            class_names=CLASS_NAMES,
+            num_classes=len(names),
+            class_names=names,
             mean=MEAN,
             std=STD,
             crop_padding=4,
             hflip=True,
             source=source,
         )
+
+
+def parse_classes(dataset: str, value: Any) -> tuple[int, ...]:
+    """``"5-9"``, ``"5,7"`` or a list of ints → the sorted distinct CIFAR-10 classes; one line when malformed."""
+    text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+    classes: set[int] = set()
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            low, _, high = part.partition("-")
+            classes.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise UsageError(f"dataset {dataset!r}: option classes must look like 5-9 or 5,7, got {value!r}") from None
+    if not classes or min(classes) < 0 or max(classes) > 9:
+        raise UsageError(f"dataset {dataset!r}: option classes must name classes 0-9, got {value!r}")
+    return tuple(sorted(classes))
+
+
+def keep_classes(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The examples of ``classes``, relabelled 0 … len(classes) − 1 in the order given."""
+    mask = np.isin(y, classes)
+    relabel = {c: i for i, c in enumerate(classes)}
+    return x[mask], np.asarray([relabel[int(c)] for c in y[mask]], dtype=np.int64)
 
 
 @hookimpl

@@ -19,10 +19,19 @@ notebook prints (``Forgetting.ipynb``, cells 10 and 26).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
-__all__ = ["SmallScaleDraw", "small_scale_draw"]
+from unlearnbench.api import RawDataset
+from unlearnbench.data.cifar10 import CLASS_NAMES, KIT_STD, MEAN, resolve
+from unlearnbench.data.splits import bool_option, check_options, int_option
+from unlearnbench.hookspec import hookimpl
+
+__all__ = ["SmallCIFAR5", "SmallScaleDraw", "small_scale_draw"]
+
+_OPTIONS = ("path", "download", "seed")
 
 
 @dataclass(frozen=True)
@@ -69,3 +78,47 @@ def small_scale_draw(
         )
     forget = np.random.RandomState(seed - 1).choice(candidates, forget_count, replace=False)
     return SmallScaleDraw(train=train, val=pool[val_positions], test=test, forget=forget)
+
+
+class SmallCIFAR5:
+    """The small-scale protocol's CIFAR-5: 100 / 25 / 100 images per class of classes 0–4, the reference's draw.
+
+    The training set is the 500 kept images, in the reference's order; the held-out set is the 500 "test"
+    images followed by the 125 validation images (``test_count`` fixes that partition), and
+    ``--forget reference`` forgets the reference's 25 class-0 images. No augmentation (the small-scale
+    commands never pass ``--augment``); normalisation (0.4914, 0.4822, 0.4465) / (0.2023, 0.1994, 0.2010).
+    """
+
+    name: ClassVar[str] = "cifar5"
+    description: ClassVar[str] = (
+        "CIFAR-5, the small-scale forgetting protocol's subset: 100 train / 25 val / 100 test per class 0-4"
+    )
+    default_model: ClassVar[str] = "preact_resnet18"
+    #: The reference evaluates the epoch-25 checkpoint of a constant-rate run.
+    default_epochs: ClassVar[int] = 25
+
+    def load(self, cache_dir: str, **options: Any) -> RawDataset:
+        """Draw CIFAR-5 from CIFAR-10's training split; options ``path``, ``download``, ``seed`` (default 1)."""
+        check_options(self.name, options, _OPTIONS)
+        download = bool_option(self.name, "download", options.get("download", False))
+        seed = int_option(self.name, "seed", options.get("seed", 1), minimum=1)
+        path = options.get("path")
+        (x_train, y_train, _, _), source = resolve(cache_dir, str(path) if path else None, download)
+        draw = small_scale_draw(y_train, seed=seed)
+        held = np.concatenate([draw.test, draw.val])
+        return RawDataset(
+            name=self.name,
+            x_train=torch.from_numpy(np.ascontiguousarray(x_train[draw.train])),
+            y_train=torch.from_numpy(np.ascontiguousarray(y_train[draw.train], dtype=np.int64)),
+            x_heldout=torch.from_numpy(np.ascontiguousarray(x_train[held])),
+            y_heldout=torch.from_numpy(np.ascontiguousarray(y_train[held], dtype=np.int64)),
+            num_classes=5, class_names=CLASS_NAMES[:5], mean=MEAN, std=KIT_STD, crop_padding=0, hflip=False,
+            source=f"{source} (small-scale draw, seed {seed})", test_count=len(draw.test),
+            reference_forget=tuple(int(i) for i in draw.forget),
+        )  # fmt: skip
+
+
+@hookimpl
+def unlearnbench_add_datasets() -> list[type]:
+    """Register the ``cifar5`` dataset."""
+    return [SmallCIFAR5]

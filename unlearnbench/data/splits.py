@@ -35,14 +35,20 @@ def make_splits(raw: RawDataset, forget: str = "0.1", seed: int = 42) -> Splits:
     """Draw the four splits of ``raw`` under ``seed``.
 
     ``forget`` is either a fraction of the training set (``"0.1"``: ``round(0.1 * N)`` examples drawn
-    uniformly at random) or whole classes (``"class:3"``, ``"class:3,5"``: every training example of
-    those classes). The retain split is every other training example. Raises :class:`UsageError` with
-    one line for a malformed specification or an empty forget or retain split.
+    uniformly at random), whole classes (``"class:3"``, ``"class:3,5"``: every training example of
+    those classes) or ``"reference"`` (the dataset's own forget set, ``RawDataset.reference_forget``).
+    A dataset with ``test_count`` fixes its test / validation partition. The retain split is every other
+    training example. Raises :class:`UsageError` with one line for a malformed specification or an empty
+    forget or retain split.
     """
     spec = str(forget).strip()
     n_train = int(raw.y_train.shape[0])
     labels = raw.y_train.cpu().numpy()
-    if spec.startswith("class:"):
+    if spec == "reference":
+        if not raw.reference_forget:
+            raise UsageError(f"--forget reference: dataset {raw.name!r} defines no forget set of its own")
+        forget_idx = np.unique(np.asarray(raw.reference_forget, dtype=np.int64))
+    elif spec.startswith("class:"):
         classes = _parse_classes(spec, raw.num_classes)
         mask = np.isin(labels, np.asarray(classes, dtype=np.int64))
         forget_idx = np.flatnonzero(mask).astype(np.int64)
@@ -66,7 +72,12 @@ def make_splits(raw: RawDataset, forget: str = "0.1", seed: int = 42) -> Splits:
     retain_idx = np.flatnonzero(keep).astype(np.int64)
     if retain_idx.size == 0:
         raise UsageError(f"Retain set is empty: forget spec {spec!r} covers all {n_train} training examples")
-    test_idx, val_idx = _split_heldout(int(raw.y_heldout.shape[0]), int(seed), raw.name)
+    n_heldout = int(raw.y_heldout.shape[0])
+    if raw.test_count is not None:  # the protocol's own partition
+        test_idx = np.arange(raw.test_count, dtype=np.int64)
+        val_idx = np.arange(raw.test_count, n_heldout, dtype=np.int64)
+    else:
+        test_idx, val_idx = _split_heldout(n_heldout, int(seed), raw.name)
     return Splits(
         forget=forget_idx, retain=retain_idx, test=test_idx, val=val_idx, forget_spec=spec, seed=int(seed)
     )

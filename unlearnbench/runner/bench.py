@@ -9,6 +9,7 @@ and every executor worker call it, so that both build the same run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from unlearnbench.config import Config
 from unlearnbench.data.splits import fingerprint, make_splits, split_tensors, splits_fingerprint
 from unlearnbench.errors import UsageError
 from unlearnbench.evaluation import compute_outputs, state_dict_cpu
+from unlearnbench.models import named_blocks
 from unlearnbench.recipe import METHOD_LOOP_VERSION, Recipe, TrainStats
 from unlearnbench.registry import Entry, MetricSpec, Registry
 from unlearnbench.resources import PeakMemory
@@ -51,6 +53,16 @@ class TrainedModel:
     seconds: float
     outputs: ModelOutputs
     cached: bool
+
+
+@dataclass
+class Backbone:
+    """A network to start every fresh model from: its data, its recipe, a builder for its class count."""
+
+    raw: RawDataset
+    recipe: Recipe
+    build: Callable[[int], nn.Module]
+    state: dict[str, torch.Tensor] | None = None
 
 
 @dataclass
@@ -79,6 +91,9 @@ class Bench:
     compile_model: bool = False
     #: Peak memory per phase (None: not measured).
     resources: PeakMemory | None = None
+    #: A backbone every fresh model starts from (its classifier re-initialised), e.g. the small-scale
+    #: protocol's pre-trained network; None: fresh models are randomly initialised.
+    backbone: Backbone | None = None
     data: dict[str, TensorData] = field(init=False)
     _original: TrainedModel | None = field(default=None, init=False)
     _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
@@ -120,6 +135,8 @@ class Bench:
             "recipe": self.recipe.key(),
             "seed": seed,
         }
+        if self.backbone is not None and role in ("original", "oracle"):
+            parts["backbone"] = self.backbone_key()
         if role == "oracle":
             parts["splits"] = self.splits_key  # the original sees all training data: split-independent
         # Only non-default training modes enter the key, so caches of the plain sequential loop stay valid.
@@ -137,10 +154,51 @@ class Bench:
 
     # ----------------------------------------------------------------- models
 
-    def new_model(self, seed: int) -> nn.Module:
-        """A freshly initialised model, deterministic under ``seed``."""
+    def new_model(self, seed: int, from_backbone: bool = True) -> nn.Module:
+        """A freshly initialised model, deterministic under ``seed``; with a backbone, its weights but the
+        classifier's (a fresh head, as the reference drops the pre-trained ``linear.*`` keys)."""
         torch.manual_seed(seed)
-        return self.build_model().to(self.device)
+        model = self.build_model()
+        if from_backbone and self.backbone is not None:
+            head = named_blocks(model)[-1][0]
+            kept = {k: v for k, v in self.backbone_state().items() if not k.startswith(f"{head}.")}
+            model.load_state_dict(kept, strict=False)
+        return model.to(self.device)
+
+    def backbone_key(self) -> str:
+        """Content key of the backbone: its data's fingerprint, the architecture, its classes and recipe."""
+        assert self.backbone is not None
+        raw = self.backbone.raw
+        parts = {
+            "role": "backbone", "dataset": fingerprint(raw), "model": self.model_name, "num_classes": raw.num_classes,
+            "recipe": self.backbone.recipe.key(), "seed": self.base_seed,
+        }  # fmt: skip
+        return content_key(parts)
+
+    def backbone_state(self) -> dict[str, torch.Tensor]:
+        """The backbone's weights, from the cache or trained now on all of its data (once per run)."""
+        assert self.backbone is not None
+        if self.backbone.state is None:
+            key = self.backbone_key()
+            hit = self.cache.load_state("backbone", key)
+            self.backbone.state = hit[0] if hit is not None else self._train_backbone(key)
+        return self.backbone.state
+
+    def _train_backbone(self, key: str) -> dict[str, torch.Tensor]:
+        backbone = self.backbone
+        assert backbone is not None
+        raw = backbone.raw
+        torch.manual_seed(self.base_seed)
+        model = backbone.build(raw.num_classes).to(self.device)
+        x, y = raw.x_train.to(self.device), raw.y_train.to(self.device)
+        data = TensorData(x, y, raw.mean, raw.std, raw.crop_padding, raw.hflip)
+        stats = train(
+            model, data, backbone.recipe, seed=self.base_seed, device=self.device, progress=self.progress,
+            description="backbone",
+        )
+        state = state_dict_cpu(model)
+        self.cache.save_state("backbone", key, state, {"seconds": stats.seconds, "final_loss": stats.final_loss})
+        return state
 
     def model_from_state(self, state: Mapping[str, torch.Tensor]) -> nn.Module:
         model = self.build_model()
@@ -218,7 +276,10 @@ class Bench:
             del parts["recipe"]  # untrained: the recipe does not matter
             key = content_key(parts)
             hit = self.cache.load_state("random", key)
-            state = hit[0] if hit is not None else state_dict_cpu(self.new_model(RANDOM_MODEL_SEED))
+            if hit is not None:
+                state = hit[0]
+            else:
+                state = state_dict_cpu(self.new_model(RANDOM_MODEL_SEED, from_backbone=False))
             if hit is None:
                 self.cache.save_state("random", key, state, {"seconds": 0.0})
             outputs = self._outputs_of_state(key, state, {"role": "random", "seed": RANDOM_MODEL_SEED})
@@ -338,13 +399,14 @@ def build_bench(config: Config, registry: Registry, progress: ProgressCallback |
         raise UsageError(str(exc)) from None
     factory = registry.models[model_name].cls()
 
-    def build() -> nn.Module:
-        module: nn.Module = factory.build(raw.num_classes, raw.in_channels, raw.image_size)
+    def build_for(classes: int) -> nn.Module:
+        module: nn.Module = factory.build(classes, raw.in_channels, raw.image_size)
         return module
 
+    recipe = _recipe(config.recipe, epochs=epochs, precision=precision, augment=config.augment)
     bench = Bench(
-        raw=raw, splits=splits, model_name=model_name, build_model=build,
-        recipe=Recipe(epochs=epochs, precision=precision), device=device,
+        raw=raw, splits=splits, model_name=model_name, build_model=lambda: build_for(raw.num_classes),
+        recipe=recipe, device=device, backbone=_backbone(config, registry, cache_dir, precision, build_for),
         cache=Cache(cache_dir, enabled=not config.no_cache), base_seed=config.base_seed,
         eval_batch_size=config.eval_batch_size, oracle_count=config.oracles, progress=progress,
         time_budget=config.time_budget, timeout=config.timeout, train_batching=config.train_batching,
@@ -352,6 +414,37 @@ def build_bench(config: Config, registry: Registry, progress: ProgressCallback |
     )  # fmt: skip
     resources.stop()
     return bench
+
+
+_RECIPE_FIELDS = {f.name: f for f in dataclasses.fields(Recipe)}
+
+
+def _recipe(options: Mapping[str, Any], **base: Any) -> Recipe:
+    """A recipe from ``base`` and the config's recipe fields (each cast to its type); unknown ones: one line."""
+    unknown = sorted(set(options) - set(_RECIPE_FIELDS) - {"dataset", "dataset_options"})
+    if unknown:
+        raise UsageError(f"unknown recipe field {unknown[0]!r}; known: {', '.join(sorted(_RECIPE_FIELDS))}")
+    casts: dict[str, Callable[[Any], Any]] = {name: type(f.default) for name, f in _RECIPE_FIELDS.items()}
+    fields = {k: casts[k](v) for k, v in options.items() if k in casts}
+    return Recipe(**{**base, **fields})
+
+
+def _backbone(
+    config: Config, registry: Registry, cache_dir: Path, precision: str, build: Callable[[int], nn.Module]
+) -> Backbone | None:
+    """The config's backbone: its dataset loaded and its recipe (the run's precision), or None."""
+    options = config.backbone
+    if not options:
+        return None
+    name = str(options.get("dataset", ""))
+    if name not in registry.datasets:
+        raise UsageError(f"backbone: unknown dataset {name!r}{did_you_mean(name, registry.datasets)}")
+    backbone_options = dict(options.get("dataset_options", {}))
+    if "path" in config.dataset_options:  # the run's data file (--data-path) serves its backbone too
+        backbone_options.setdefault("path", config.dataset_options["path"])
+    shifted = dataclasses.replace(config, dataset=name, dataset_options=backbone_options)
+    raw = _load_dataset(registry.datasets[name].cls, shifted, cache_dir)
+    return Backbone(raw=raw, recipe=_recipe(options, precision=precision), build=build)
 
 
 def _dataset_and_model(config: Config, registry: Registry) -> tuple[type, str]:
