@@ -74,3 +74,11 @@ def test_the_configs_recipe_fields_and_augment_reach_the_bench(tmp_path: Path) -
 def test_bad_recipe_or_backbone_options_are_one_line(tmp_path: Path, changes: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         build_bench(config(tmp_path, **changes), REGISTRY)
+
+
+def test_a_recipe_the_batched_loop_cannot_run_trains_its_oracles_one_by_one(tmp_path: Path) -> None:
+    pulled = build_bench(config(tmp_path, train_batching="vmap", recipe={"l2_to_start": 0.1}), REGISTRY)
+    frozen = build_bench(config(tmp_path, train_batching="vmap", recipe={"freeze_batchnorm": True}), REGISTRY)
+    plain = build_bench(config(tmp_path, train_batching="vmap"), REGISTRY)
+    modes = (pulled.oracle_batching, frozen.oracle_batching, plain.oracle_batching)
+    assert modes == ("sequential", "sequential", "vmap")

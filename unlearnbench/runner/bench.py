@@ -107,7 +107,9 @@ class Bench:
         self.splits_key = splits_fingerprint(self.splits)
         mode = resolve_batching(self.train_batching, self.device, self.model_name)
         #: The resolved oracle training mode, "sequential" or "vmap" (never from a timing: reproducible).
-        self.oracle_batching = "vmap" if mode == "vmap" and can_batch(self.build_model()) else "sequential"
+        # The batched loop knows neither the pull to the start nor frozen BatchNorm statistics.
+        plain = self.recipe.l2_to_start == 0 and not self.recipe.freeze_batchnorm
+        self.oracle_batching = "vmap" if mode == "vmap" and plain and can_batch(self.build_model()) else "sequential"
 
     def phase(self, name: str) -> contextlib.AbstractContextManager[object]:
         """Measure the enclosed code's peak memory under ``name`` (a no-op without ``resources``)."""
