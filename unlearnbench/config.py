@@ -167,9 +167,10 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         },
         # CIFAR-100 is not on our machines: CIFAR-10 classes 5-9 stand in for it (a stated deviation).
         "backbone": {
-            # The first 10,000 training images' classes 5-9 (about 5,000), 5 epochs: sized for 2 CPU cores.
-            "dataset": "cifar10", "dataset_options": {"classes": "5-9", "train_size": 10000, "heldout_size": 1000},
-            "epochs": 5, "lr": 0.1, "momentum": 0.9,
+            # The 25,000 training images of classes 5-9, 4 epochs, sized for 2 CPU cores (5,000 images x 5
+            # epochs left the original at 36 % retain error: the regime check failed).
+            "dataset": "cifar10", "dataset_options": {"classes": "5-9", "heldout_size": 1000},
+            "epochs": 4, "lr": 0.1, "momentum": 0.9,
             "weight_decay": 0.0, "l2_to_start": 5e-4, "batch_size": 128, "schedule": "constant", "augment": False,
         },
         "methods": ["finetune", "neggrad_plus", "cf_k", "eu_k", "fisher_forgetting", "scrub"],
