@@ -179,5 +179,6 @@ def test_recipe_fields_are_unchanged() -> None:
     original_fields = [
         "epochs", "lr", "momentum", "weight_decay", "batch_size", "schedule", "augment", "nesterov", "optimizer",
     ]  # fmt: skip
-    assert [f.name for f in dataclasses.fields(Recipe)] == [*original_fields, "precision", "drop_last"]
+    added = ["precision", "drop_last", "l2_to_start", "freeze_batchnorm"]
+    assert [f.name for f in dataclasses.fields(Recipe)] == [*original_fields, *added]
     assert list(Recipe().key()) == [*original_fields, "version"]

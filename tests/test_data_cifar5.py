@@ -1,4 +1,4 @@
-"""unlearnbench.data.small_scale against the reference code's draw, re-enacted with NumPy's global generator."""
+"""unlearnbench.data.cifar5 against the reference code's draw, re-enacted with NumPy's global generator."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unlearnbench.data.small_scale import small_scale_draw
+from unlearnbench.data.cifar5 import small_scale_draw
 
 #: Forgetting.ipynb (AdityaGolatkar/SelectiveForgetting), cells 10 and 26: the 25 class-0 positions, seed 1.
 NOTEBOOK_FORGET_SEED_1 = [
@@ -75,7 +75,7 @@ def tiny_cifar10(path: Path, per_class: int = 240) -> Path:
 
 
 def test_the_cifar5_dataset_fixes_its_splits_and_forget_set(tmp_path: Path) -> None:
-    from unlearnbench.data.small_scale import SmallCIFAR5
+    from unlearnbench.data.cifar5 import SmallCIFAR5
     from unlearnbench.data.splits import make_splits
 
     raw = SmallCIFAR5().load(str(tmp_path), path=str(tiny_cifar10(tmp_path / "c.npz")))
