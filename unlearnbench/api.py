@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 import numpy as np
 
 from unlearnbench.functional import cross_entropy
-from unlearnbench.recipe import ProgressCallback
+from unlearnbench.recipe import ProgressCallback, recipe_fields
 
 if TYPE_CHECKING:
     import torch
@@ -165,9 +165,7 @@ class UnlearnContext:
         ``ctx.train(model, ctx.retain, ctx.recipe_from(p, optimizer="sgd"))`` trains with the method's own
         settings and none inherited from the run.
         """
-        casts: dict[str, Callable[[Any], Any]] = {f.name: type(f.default) for f in dataclasses.fields(self.recipe)}
-        taken = {name: cast(params[name]) for name, cast in casts.items() if name in params}
-        return self._method_recipe(None, {**taken, **fixed})
+        return self._method_recipe(None, {**recipe_fields(params), **fixed})
 
     def train(
         self,

@@ -8,9 +8,9 @@ imports the engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METHOD_LOOP_VERSION", "PRECISIONS", "RECIPE_VERSION", "LossFn", "Phase", "ProgressCallback", "Recipe",
-    "TrainStats", "TrainingLoop",
+    "TrainStats", "TrainingLoop", "recipe_fields",
 ]  # fmt: skip
 
 #: Bumped whenever the loop's numerics change, so cached checkpoints are invalidated.
@@ -80,6 +80,12 @@ class Recipe:
 _LATER_DEFAULTS: dict[str, object] = {
     "precision": "fp32", "drop_last": True, "l2_to_start": 0.0, "freeze_batchnorm": False,
 }  # fmt: skip
+
+
+def recipe_fields(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`Recipe` fields that ``options`` names, each cast to the field's type (others are ignored)."""
+    casts: dict[str, Callable[[Any], Any]] = {f.name: type(f.default) for f in fields(Recipe)}
+    return {name: cast(options[name]) for name, cast in casts.items() if name in options}
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from unlearnbench.data.splits import fingerprint, make_splits, split_tensors, sp
 from unlearnbench.errors import UsageError
 from unlearnbench.evaluation import compute_outputs, state_dict_cpu
 from unlearnbench.models import named_blocks
-from unlearnbench.recipe import METHOD_LOOP_VERSION, Recipe, TrainStats
+from unlearnbench.recipe import METHOD_LOOP_VERSION, Recipe, TrainStats, recipe_fields
 from unlearnbench.registry import Entry, MetricSpec, Registry
 from unlearnbench.resources import PeakMemory
 from unlearnbench.runner import diagnostics
@@ -63,6 +63,7 @@ class Backbone:
     recipe: Recipe
     build: Callable[[int], nn.Module]
     state: dict[str, torch.Tensor] | None = None
+    key: str | None = None
 
 
 @dataclass
@@ -168,14 +169,20 @@ class Bench:
         return model.to(self.device)
 
     def backbone_key(self) -> str:
-        """Content key of the backbone: its data's fingerprint, the architecture, its classes and recipe."""
+        """Content key of the backbone: its data's fingerprint, the architecture, its classes and recipe.
+
+        Memoised: every original and oracle key names it, and the fingerprint hashes the backbone's images.
+        """
         assert self.backbone is not None
+        if self.backbone.key is not None:
+            return self.backbone.key
         raw = self.backbone.raw
         parts = {
             "role": "backbone", "dataset": fingerprint(raw), "model": self.model_name, "num_classes": raw.num_classes,
             "recipe": self.backbone.recipe.key(), "seed": self.base_seed,
         }  # fmt: skip
-        return content_key(parts)
+        self.backbone.key = content_key(parts)
+        return self.backbone.key
 
     def backbone_state(self) -> dict[str, torch.Tensor]:
         """The backbone's weights, from the cache or trained now on all of its data (once per run)."""
@@ -426,9 +433,7 @@ def _recipe(options: Mapping[str, Any], **base: Any) -> Recipe:
     unknown = sorted(set(options) - set(_RECIPE_FIELDS) - {"dataset", "dataset_options"})
     if unknown:
         raise UsageError(f"unknown recipe field {unknown[0]!r}; known: {', '.join(sorted(_RECIPE_FIELDS))}")
-    casts: dict[str, Callable[[Any], Any]] = {name: type(f.default) for name, f in _RECIPE_FIELDS.items()}
-    fields = {k: casts[k](v) for k, v in options.items() if k in casts}
-    return Recipe(**{**base, **fields})
+    return Recipe(**{**base, **recipe_fields(options)})
 
 
 def _backbone(
