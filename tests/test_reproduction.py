@@ -166,6 +166,9 @@ def test_the_report_of_a_reproduction_preset_shows_the_verdict() -> None:
     assert 'id="reproduction"' in html and "cell 21" in html and "✘" in html
     assert "not in the published regime" in html  # the toy run has no simple MIA: the regime check fails
     assert 'id="reproduction"' not in render_html(results(GOOD, preset="default"))
+    with_backbone = results(GOOD, preset=kit.preset)
+    with_backbone.config["backbone"] = {"dataset": "cifar10", "epochs": 24}
+    assert "backbone: pre-trained on cifar10 for 24 epochs" in render_html(with_backbone)
 
 
 def test_reproduce_judges_a_results_file_and_exits_by_its_verdict(
@@ -204,3 +207,13 @@ def test_the_data_files_are_valid_json_with_a_format() -> None:
     folder = Path(__file__).resolve().parent.parent / "unlearnbench" / "reproductions"
     for path in folder.glob("*.json"):
         assert json.loads(path.read_text(encoding="utf-8"))["format"] == 1
+
+
+def test_verdict_names_the_backbone_the_run_started_from() -> None:
+    run = results(GOOD)
+    assert judge(parse_reproduction(table(), "toy"), run).context == ()
+    run.config["backbone"] = {"dataset": "cifar10", "dataset_options": {"classes": "5-9"}, "epochs": 24}
+    verdict = judge(parse_reproduction(table(), "toy"), run)
+    assert verdict.context == ("backbone: pre-trained on cifar10 classes 5-9 for 24 epochs",)
+    run.config["backbone"] = {"dataset": "cifar100"}
+    assert judge(parse_reproduction(table(), "toy"), run).context == ("backbone: pre-trained on cifar100",)

@@ -157,20 +157,24 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         "dataset": "cifar5",
         "model": "preact_resnet18",
         "forget": "reference",
-        "epochs": 25,
+        # 50 epochs, not the reference's 25: from the substitute backbone, 25 epochs leave the original at 10 %
+        # retain error (a stated deviation; docs/reproductions.md gives the measurements).
+        "epochs": 50,
         "augment": False,
         "seeds": 3,
         "oracles": 3,
         "recipe": {
             "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 128, "schedule": "constant",
             "l2_to_start": 0.1, "freeze_batchnorm": True,
+            # The reference's DataLoader keeps each epoch's last partial batch (500 images: 4 steps, not 3).
+            "drop_last": False,
         },
         # CIFAR-100 is not on our machines: CIFAR-10 classes 5-9 stand in for it (a stated deviation).
         "backbone": {
-            # The 25,000 training images of classes 5-9, 4 epochs, sized for 2 CPU cores (5,000 images x 5
-            # epochs left the original at 36 % retain error: the regime check failed).
+            # The 25,000 training images of classes 5-9 for 24 epochs (4 epochs left the original at 30 % retain
+            # error even after 50 epochs: the regime check failed).
             "dataset": "cifar10", "dataset_options": {"classes": "5-9", "heldout_size": 1000},
-            "epochs": 4, "lr": 0.1, "momentum": 0.9,
+            "epochs": 24, "lr": 0.1, "momentum": 0.9,
             "weight_decay": 0.0, "l2_to_start": 5e-4, "batch_size": 128, "schedule": "constant", "augment": False,
         },
         "methods": ["finetune", "neggrad_plus", "cf_k", "eu_k", "fisher_forgetting", "scrub"],

@@ -184,6 +184,8 @@ class Verdict:
     rankings: tuple[RankingVerdict, ...] = ()
     regime: tuple[CheckVerdict, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: What the run used where the protocol leaves a choice (e.g. which backbone), one line each.
+    context: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def in_regime(self) -> bool:
@@ -293,7 +295,20 @@ def judge(reproduction: Reproduction, results: RunResults) -> Verdict:
     rankings = tuple(_judge_ranking(r, cells) for r in reproduction.rankings)
     regime = tuple(CheckVerdict(c, _mean(results, c.item, c.key, c.quantity)) for c in reproduction.regime)
     notes = tuple(f"regime: {v.check.why}" for v in regime if not v.holds)
-    return Verdict(reproduction, cells, orderings, rankings, regime, notes)
+    context = tuple(line for line in (backbone_line(results.config),) if line)
+    return Verdict(reproduction, cells, orderings, rankings, regime, notes, context)
+
+
+def backbone_line(config: Mapping[str, Any]) -> str | None:
+    """Which pre-trained backbone a run's models started from (its dataset, classes and epochs), or None."""
+    table = config.get("backbone") or {}
+    if not isinstance(table, Mapping) or not table.get("dataset"):
+        return None
+    options = table.get("dataset_options") or {}
+    classes = options.get("classes") if isinstance(options, Mapping) else None
+    data = f"{table['dataset']}" + (f" classes {classes}" if classes is not None else "")
+    epochs = table.get("epochs")
+    return f"backbone: pre-trained on {data}" + (f" for {epochs} epochs" if epochs is not None else "")
 
 
 def _summary(results: RunResults, item_id: str, key: str) -> Summary | None:

@@ -56,59 +56,60 @@ def how_to_provide(cache_dir: str) -> str:
     )
 
 
-def load_npz(path: str | os.PathLike[str]) -> Arrays:
-    """Read and validate a CIFAR-10 ``.npz``; images come back as uint8 N×3×32×32, labels as int64."""
+def load_npz(path: str | os.PathLike[str], classes: int = 10, what: str = "CIFAR-10") -> Arrays:
+    """Read and validate a CIFAR-10 ``.npz`` (or another 32×32 colour set with labels 0 … ``classes`` − 1,
+    called ``what`` in messages); images come back as uint8 N×3×32×32, labels as int64."""
     file = Path(path)
     if not file.is_file():
-        raise UsageError(f"CIFAR-10 file {file} does not exist")
+        raise UsageError(f"{what} file {file} does not exist")
     try:
         loaded = np.load(file, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise UsageError(f"CIFAR-10 file {file} holds a single array, not an .npz with keys {NPZ_KEYS}")
+            raise UsageError(f"{what} file {file} holds a single array, not an .npz with keys {NPZ_KEYS}")
         with loaded as npz:
             missing = [key for key in NPZ_KEYS if key not in npz.files]
             if missing:
                 raise UsageError(
-                    f"CIFAR-10 file {file} lacks key(s) {', '.join(missing)} (it has: {', '.join(npz.files)})"
+                    f"{what} file {file} lacks key(s) {', '.join(missing)} (it has: {', '.join(npz.files)})"
                 )
             arrays = {key: npz[key] for key in NPZ_KEYS}
     except UsageError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise UsageError(f"CIFAR-10 file {file} is not a readable .npz: {reason}") from None
-    x_train, y_train = validate_part(file, "x_train", arrays["x_train"], "y_train", arrays["y_train"])
-    x_test, y_test = validate_part(file, "x_test", arrays["x_test"], "y_test", arrays["y_test"])
+        raise UsageError(f"{what} file {file} is not a readable .npz: {reason}") from None
+    x_train, y_train = validate_part(file, "x_train", arrays["x_train"], "y_train", arrays["y_train"], classes, what)
+    x_test, y_test = validate_part(file, "x_test", arrays["x_test"], "y_test", arrays["y_test"], classes, what)
     return x_train, y_train, x_test, y_test
 
 
 def validate_part(
-    file: Path, x_key: str, x: np.ndarray, y_key: str, y: np.ndarray
+    file: Path, x_key: str, x: np.ndarray, y_key: str, y: np.ndarray, classes: int = 10, what: str = "CIFAR-10"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check one (images, labels) pair; returns images N×3×32×32 uint8 and labels (N,) int64."""
     if x.ndim != 4 or x.shape[1:] not in ((32, 32, 3), (3, 32, 32)):
         raise UsageError(
-            f"CIFAR-10 file {file}: {x_key} has shape {x.shape}, expected N×32×32×3 or N×3×32×32"
+            f"{what} file {file}: {x_key} has shape {x.shape}, expected N×32×32×3 or N×3×32×32"
         )
     if x.dtype != np.uint8:
-        raise UsageError(f"CIFAR-10 file {file}: {x_key} has dtype {x.dtype}, expected uint8 images (0..255)")
+        raise UsageError(f"{what} file {file}: {x_key} has dtype {x.dtype}, expected uint8 images (0..255)")
     # Keras ships labels as (N, 1); accept that and flatten.
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise UsageError(f"CIFAR-10 file {file}: {y_key} has shape {y.shape}, expected (N,) labels")
+        raise UsageError(f"{what} file {file}: {y_key} has shape {y.shape}, expected (N,) labels")
     if not np.issubdtype(y.dtype, np.integer):
-        raise UsageError(f"CIFAR-10 file {file}: {y_key} has dtype {y.dtype}, expected integer labels")
+        raise UsageError(f"{what} file {file}: {y_key} has dtype {y.dtype}, expected integer labels")
     if x.shape[0] != y.shape[0]:
         raise UsageError(
-            f"CIFAR-10 file {file}: {x_key} has {x.shape[0]} images but {y_key} has {y.shape[0]} labels"
+            f"{what} file {file}: {x_key} has {x.shape[0]} images but {y_key} has {y.shape[0]} labels"
         )
     if x.shape[0] == 0:
-        raise UsageError(f"CIFAR-10 file {file}: {x_key} is empty")
+        raise UsageError(f"{what} file {file}: {x_key} is empty")
     low, high = int(y.min()), int(y.max())
-    if low < 0 or high > 9:
+    if low < 0 or high > classes - 1:
         bad = low if low < 0 else high
-        raise UsageError(f"CIFAR-10 file {file}: {y_key} has label {bad}, expected labels in 0..9")
+        raise UsageError(f"{what} file {file}: {y_key} has label {bad}, expected labels in 0..{classes - 1}")
     if x.shape[-1] == 3:
         x = x.transpose(0, 3, 1, 2)
     return x, y.astype(np.int64)
@@ -194,21 +195,30 @@ class CIFAR10:
             x_train, y_train = keep_classes(x_train, y_train, kept)
             x_test, y_test = keep_classes(x_test, y_test, kept)
             names = tuple(CLASS_NAMES[c] for c in kept)
-        return RawDataset(
-            name=self.name,
-            # Contiguous copies: the transposed views of HWC files would slow every batch gather.
-            x_train=torch.from_numpy(np.ascontiguousarray(x_train)),
-            y_train=torch.from_numpy(np.ascontiguousarray(y_train, dtype=np.int64)),
-            x_heldout=torch.from_numpy(np.ascontiguousarray(x_test)),
-            y_heldout=torch.from_numpy(np.ascontiguousarray(y_test, dtype=np.int64)),
-            num_classes=len(names),
-            class_names=names,
-            mean=MEAN,
-            std=STD,
-            crop_padding=4,
-            hflip=True,
-            source=source,
-        )
+        return colour_dataset(self.name, (x_train, y_train, x_test, y_test), names, (MEAN, STD), source)
+
+
+def colour_dataset(
+    name: str, arrays: Arrays, class_names: tuple[str, ...], statistics: tuple[tuple[float, ...], ...], source: str
+) -> RawDataset:
+    """A 32×32 colour :class:`RawDataset` (crop padding 4, flips) from validated arrays and (mean, std)."""
+    x_train, y_train, x_test, y_test = arrays
+    mean, std = statistics
+    return RawDataset(
+        name=name,
+        # Contiguous copies: the transposed views of HWC files would slow every batch gather.
+        x_train=torch.from_numpy(np.ascontiguousarray(x_train)),
+        y_train=torch.from_numpy(np.ascontiguousarray(y_train, dtype=np.int64)),
+        x_heldout=torch.from_numpy(np.ascontiguousarray(x_test)),
+        y_heldout=torch.from_numpy(np.ascontiguousarray(y_test, dtype=np.int64)),
+        num_classes=len(class_names),
+        class_names=class_names,
+        mean=mean,
+        std=std,
+        crop_padding=4,
+        hflip=True,
+        source=source,
+    )
 
 
 def parse_classes(dataset: str, value: Any) -> tuple[int, ...]:

@@ -144,6 +144,7 @@ def _reproduction_view(results: RunResults) -> dict[str, Any] | None:
     return {
         "r": reproduction, "rows": verdict_rows(verdict), "headline": verdict_headline(verdict),
         "passed": verdict.passed, "notes": list(verdict.notes),
+        "context": list(verdict.context),
     }  # fmt: skip
 
 

@@ -447,6 +447,8 @@ def print_verdict(verdict: Verdict, console: Console | None = None) -> None:
                       f"{reproduction.repository}@{reproduction.commit[:12]}", style="dim"))  # fmt: skip
     for deviation in reproduction.deviations:
         target.print(Text(f"deviation: {deviation}", style="dim"))
+    for line in verdict.context:
+        target.print(Text(line, style="dim"))
     for note in verdict.notes:
         target.print(Text(note, style="yellow"))
     target.print(Text(verdict_headline(verdict), style="bold green" if verdict.passed else "bold red"))
