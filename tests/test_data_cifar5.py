@@ -112,6 +112,8 @@ TINY_SMALL_SCALE = """
 epochs = 1
 seeds = 1
 oracles = 1
+# relearn_time runs to its step cap on random pixels (minutes per item): left out of the tiny run.
+metrics = ["accuracy", "simple_mia"]
 [backbone]
 epochs = 1
 dataset_options = { classes = "5-9", heldout_size = 50 }
