@@ -42,7 +42,6 @@ def test_absent_file_says_every_way_to_provide_it(tmp_path: Path, monkeypatch: p
 
 def test_the_small_scale_backbone_can_be_cifar100_as_documented(tmp_path: Path) -> None:
     """docs/reproductions.md's config: the small-scale preset with its backbone table pointed at CIFAR-100."""
-    from tests.test_data_cifar5 import tiny_cifar10
     from unlearnbench.config import resolve_config
     from unlearnbench.plugins import build_plugin_manager
     from unlearnbench.registry import build_registry
@@ -55,7 +54,12 @@ def test_the_small_scale_backbone_can_be_cifar100_as_documented(tmp_path: Path) 
         'preset = "small-scale"\n[backbone]\ndataset = "cifar100"\n'
         'dataset_options = { path = "cifar100.npz" }\nepochs = 31\n', encoding="utf-8",
     )  # fmt: skip
-    cli = {"cache_dir": str(tmp_path / "cache"), "dataset_options": {"path": str(tiny_cifar10(tmp_path / "c.npz"))}}
+    rng = np.random.default_rng(0)
+    y_train = rng.permutation(np.repeat(np.arange(10), 240))
+    np.savez(tmp_path / "c.npz", x_train=rng.integers(0, 255, (2400, 32, 32, 3), dtype=np.uint8), y_train=y_train,
+             x_test=rng.integers(0, 255, (1000, 32, 32, 3), dtype=np.uint8),
+             y_test=rng.integers(0, 10, 1000))  # fmt: skip
+    cli = {"cache_dir": str(tmp_path / "cache"), "dataset_options": {"path": str(tmp_path / "c.npz")}}
     config, _ = resolve_config(cli, registry.presets, tmp_path / "unlearnbench.toml", cwd=tmp_path)
     bench = build_bench(config, registry)
     assert bench.backbone is not None and bench.backbone.raw.num_classes == 100
