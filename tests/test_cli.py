@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,6 +124,41 @@ def test_local_plugin_becomes_a_row_and_errors_are_isolated(
     failed = results.item("explodes")
     assert failed.outcome == "failed" and "kaboom" in failed.errors["unlearn"]
     assert results.item("identity_plugin").outcome == "passed"
+
+
+CTRL_C_PLUGIN = """
+from unlearnbench import hookimpl
+
+
+class CtrlCInExec:
+    name = "ctrl_c_in_exec"
+    description = "A Ctrl-C that arrives while source text is exec'd (test plugin)"
+
+    def unlearn(self, model, ctx):
+        exec("raise KeyboardInterrupt")
+
+
+@hookimpl
+def unlearnbench_add_methods():
+    return [CtrlCInExec]
+"""
+
+
+def test_ctrl_c_inside_exec_exits_with_code_2_under_python_m(tmp_path: Path) -> None:
+    # CPython ends a `python -m` process by SIGINT (-2) once a KeyboardInterrupt has left an exec of source
+    # text, even when it was caught: the run must still end with its own exit code, partial results written.
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "ctrl_c.py").write_text(CTRL_C_PLUGIN)
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    args = [*FAKE, "--seeds", "1", "--oracles", "1", "--epochs", "1", "--metric", "accuracy",
+            "--method", "ctrl_c_in_exec", "--output-dir", "o", "--no-cache"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "unlearnbench", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    results = load(tmp_path / "o" / "results.json")
+    assert results.interrupted and [i.item_id for i in results.items] == ["original", "retrain"]
 
 
 def test_exitfirst_stops_after_first_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,8 @@ from unlearnbench.cli._common import dataset_options, load_plugins, parse_key_va
 from unlearnbench.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from unlearnbench.config import Config
     from unlearnbench.plugins import PluginSet
     from unlearnbench.registry import Registry
@@ -383,6 +385,25 @@ def main(argv: list[str] | None = None) -> int:
     from unlearnbench.reporting.terminal import print_error
 
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run_cli(args, print_error)
+    finally:
+        _forget_caught_interrupts()
+
+
+def _forget_caught_interrupts() -> None:
+    """Stop the interpreter from exiting by SIGINT for a Ctrl-C this command already handled.
+
+    CPython marks a ``KeyboardInterrupt`` that leaves any ``exec`` of source text (a dataclass's generated
+    ``__init__``, a lazily imported module's set-up code) as unhandled even when an outer ``except`` catches
+    it; under ``python -m unlearnbench`` the process then ends by SIGINT (-2) instead of our exit code 2. The
+    mark is cleared at the start of every such ``exec``, so one that finishes cleanly clears it.
+    """
+    exec("pass")  # noqa: S102 - a constant source text: clears the interpreter's unhandled-interrupt mark
+
+
+def _run_cli(args: list[str], print_error: Callable[[str], None]) -> int:
+    """Run the click group on ``args``; map every way it can end to an :class:`ExitCode`."""
     try:
         result = cli.main(args=args, prog_name="unlearnbench", standalone_mode=False)
     except UsageError as exc:
