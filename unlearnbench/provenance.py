@@ -55,7 +55,7 @@ def describe_dataset(bench: Any) -> dict[str, Any]:
     for split in ("forget", "retain", "test", "val"):
         y = bench.labels[split]
         counts[split] = [int((y == c).sum()) for c in range(raw.num_classes)]
-    return {
+    described = {
         "name": raw.name,
         "source": raw.source,
         "model": bench.model_name,
@@ -73,3 +73,7 @@ def describe_dataset(bench: Any) -> dict[str, Any]:
         "std": list(raw.std),
         "stats": dataset_statistics(raw, splits),
     }
+    backbone = bench.backbone_provenance()
+    if backbone is not None:  # where the pre-trained backbone comes from: shipped, cached or trained
+        described["backbone"] = backbone
+    return described

@@ -295,12 +295,13 @@ def judge(reproduction: Reproduction, results: RunResults) -> Verdict:
     rankings = tuple(_judge_ranking(r, cells) for r in reproduction.rankings)
     regime = tuple(CheckVerdict(c, _mean(results, c.item, c.key, c.quantity)) for c in reproduction.regime)
     notes = tuple(f"regime: {v.check.why}" for v in regime if not v.holds)
-    context = tuple(line for line in (backbone_line(results.config),) if line)
+    context = tuple(line for line in (backbone_line(results.config, results.dataset),) if line)
     return Verdict(reproduction, cells, orderings, rankings, regime, notes, context)
 
 
-def backbone_line(config: Mapping[str, Any]) -> str | None:
-    """Which pre-trained backbone a run's models started from (its dataset, classes and epochs), or None."""
+def backbone_line(config: Mapping[str, Any], dataset: Mapping[str, Any] | None = None) -> str | None:
+    """Which pre-trained backbone a run's models started from (its dataset, classes and epochs) and where its
+    weights came from (``dataset["backbone"]`` of results.json: shipped, cached or trained), or None."""
     table = config.get("backbone") or {}
     if not isinstance(table, Mapping) or not table.get("dataset"):
         return None
@@ -308,7 +309,20 @@ def backbone_line(config: Mapping[str, Any]) -> str | None:
     classes = options.get("classes") if isinstance(options, Mapping) else None
     data = f"{table['dataset']}" + (f" classes {classes}" if classes is not None else "")
     epochs = table.get("epochs")
-    return f"backbone: pre-trained on {data}" + (f" for {epochs} epochs" if epochs is not None else "")
+    line = f"backbone: pre-trained on {data}" + (f" for {epochs} epochs" if epochs is not None else "")
+    origin = (dataset or {}).get("backbone")
+    return line + _origin_text(origin) if isinstance(origin, Mapping) else line
+
+
+def _origin_text(origin: Mapping[str, Any]) -> str:
+    source = origin.get("source")
+    if source == "shipped":
+        return f"; shipped weights {origin.get('file')} (sha256 {str(origin.get('sha256', ''))[:12]}…)"
+    if source == "cache":
+        return "; weights from the cache (trained earlier on this cache's machine)"
+    if source == "trained":
+        return "; weights trained by this run"
+    return ""
 
 
 def _summary(results: RunResults, item_id: str, key: str) -> Summary | None:

@@ -425,11 +425,13 @@ def _run_cli(args: list[str], print_error: Callable[[str], None]) -> int:
 
 
 # The data and compare commands import nothing heavy at module level (their work is imported when they run).
+from unlearnbench.cli.backbone import backbone as _backbone  # noqa: E402
 from unlearnbench.cli.commands import compare as _compare  # noqa: E402
 from unlearnbench.cli.commands import data as _data  # noqa: E402
 
 cli.add_command(_data)
 cli.add_command(_compare)
+cli.add_command(_backbone)
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

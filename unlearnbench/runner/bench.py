@@ -35,6 +35,7 @@ from unlearnbench.registry import Entry, MetricSpec, Registry
 from unlearnbench.resources import PeakMemory
 from unlearnbench.runner import diagnostics
 from unlearnbench.selection import did_you_mean
+from unlearnbench.shipped import ShippedWeights, backbone_match_key, find_backbone, load_weights
 from unlearnbench.tensordata import TensorData
 from unlearnbench.training import resolve_precision, train
 
@@ -64,6 +65,10 @@ class Backbone:
     build: Callable[[int], nn.Module]
     state: dict[str, torch.Tensor] | None = None
     key: str | None = None
+    #: Load the package's shipped weights when one stands for this backbone (``backbone.shipped`` in the config).
+    use_shipped: bool = True
+    #: The shipped weights this backbone is, once :meth:`Bench.backbone_key` has looked (None: trained).
+    shipped: ShippedWeights | None = None
 
 
 @dataclass
@@ -169,29 +174,51 @@ class Bench:
         return model.to(self.device)
 
     def backbone_key(self) -> str:
-        """Content key of the backbone: its data's fingerprint, the architecture, its classes and recipe.
+        """Content key of the backbone: its data's fingerprint, the architecture, its classes and recipe; or,
+        when the package ships weights for that training (:mod:`unlearnbench.shipped`), the file's sha256.
 
         Memoised: every original and oracle key names it, and the fingerprint hashes the backbone's images.
         """
+        backbone = self.backbone
+        assert backbone is not None
+        if backbone.key is not None:
+            return backbone.key
+        parts = self.backbone_parts()
+        backbone.shipped = find_backbone(backbone_match_key(parts)) if backbone.use_shipped else None
+        shipped = backbone.shipped
+        backbone.key = content_key(parts if shipped is None else {"role": "backbone", "sha256": shipped.sha256})
+        return backbone.key
+
+    def backbone_parts(self) -> dict[str, Any]:
+        """What the backbone's training depends on: its data's fingerprint, architecture, classes, recipe, seed."""
         assert self.backbone is not None
-        if self.backbone.key is not None:
-            return self.backbone.key
         raw = self.backbone.raw
-        parts = {
+        return {
             "role": "backbone", "dataset": fingerprint(raw), "model": self.model_name, "num_classes": raw.num_classes,
             "recipe": self.backbone.recipe.key(), "seed": self.base_seed,
         }  # fmt: skip
-        self.backbone.key = content_key(parts)
-        return self.backbone.key
 
     def backbone_state(self) -> dict[str, torch.Tensor]:
-        """The backbone's weights, from the cache or trained now on all of its data (once per run)."""
+        """The backbone's weights: the shipped file, else from the cache or trained now (once per run)."""
         assert self.backbone is not None
         if self.backbone.state is None:
             key = self.backbone_key()
-            hit = self.cache.load_state("backbone", key)
-            self.backbone.state = hit[0] if hit is not None else self._train_backbone(key)
+            if self.backbone.shipped is not None:
+                self.backbone.state = load_weights(self.backbone.shipped)
+            else:
+                hit = self.cache.load_state("backbone", key)
+                self.backbone.state = hit[0] if hit is not None else self._train_backbone(key)
         return self.backbone.state
+
+    def backbone_provenance(self) -> dict[str, Any] | None:
+        """Where the backbone comes from, as results.json records it: shipped, cached or to be trained."""
+        if self.backbone is None:
+            return None
+        key = self.backbone_key()
+        if self.backbone.shipped is not None:
+            return {**self.backbone.shipped.describe(), "key": key}
+        cached = self.cache.enabled and self.cache.payload_path("backbone", key, "pt").exists()
+        return {"source": "cache" if cached else "trained", "key": key}
 
     def _train_backbone(self, key: str) -> dict[str, torch.Tensor]:
         backbone = self.backbone
@@ -428,9 +455,10 @@ def build_bench(config: Config, registry: Registry, progress: ProgressCallback |
 _RECIPE_FIELDS = {f.name: f for f in dataclasses.fields(Recipe)}
 
 
-def _recipe(options: Mapping[str, Any], **base: Any) -> Recipe:
-    """A recipe from ``base`` and the config's recipe fields (each cast to its type); unknown ones: one line."""
-    unknown = sorted(set(options) - set(_RECIPE_FIELDS) - {"dataset", "dataset_options"})
+def _recipe(options: Mapping[str, Any], others: frozenset[str] = frozenset(), **base: Any) -> Recipe:
+    """A recipe from ``base`` and the config's recipe fields (each cast to its type); unknown ones (but the
+    table's ``others``): one line."""
+    unknown = sorted(set(options) - set(_RECIPE_FIELDS) - others)
     if unknown:
         raise UsageError(f"unknown recipe field {unknown[0]!r}; known: {', '.join(sorted(_RECIPE_FIELDS))}")
     return Recipe(**{**base, **recipe_fields(options)})
@@ -451,7 +479,15 @@ def _backbone(
         backbone_options.setdefault("path", config.dataset_options["path"])
     shifted = dataclasses.replace(config, dataset=name, dataset_options=backbone_options)
     raw = _load_dataset(registry.datasets[name].cls, shifted, cache_dir)
-    return Backbone(raw=raw, recipe=_recipe(options, precision=precision), build=build)
+    shipped = options.get("shipped", True)
+    if not isinstance(shipped, bool):
+        raise UsageError(f"backbone: shipped must be true or false, not {shipped!r}")
+    recipe = _recipe(options, _BACKBONE_TABLE_KEYS, precision=precision)
+    return Backbone(raw=raw, recipe=recipe, build=build, use_shipped=shipped)
+
+
+#: The backbone table's keys that are not recipe fields.
+_BACKBONE_TABLE_KEYS = frozenset({"dataset", "dataset_options", "shipped"})
 
 
 def _dataset_and_model(config: Config, registry: Registry) -> tuple[type, str]:
