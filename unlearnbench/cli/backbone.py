@@ -93,7 +93,7 @@ def backbone(**opts: Any) -> int:
                  "epochs": bench.backbone.recipe.epochs, "precision": bench.backbone.recipe.precision,
                  "model": bench.model_name, "images": int(len(bench.backbone.raw.y_train))},
         made={"command": _command_line(opts), "cpu": cpu_description(),
-              "device": str(bench.device), "seconds": round(seconds, 1), "versions": package_versions(),
+              "device": str(bench.device), "seconds": round(seconds, 3), "versions": package_versions(),
               "git_commit": git_commit(), "date": _dt.date.today().isoformat()},
     )  # fmt: skip
     try:
