@@ -33,6 +33,11 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolate(tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNLEARNBENCH_CACHE_DIR", str(shared_cache))
     monkeypatch.chdir(tmp_path)
+    # In-process sessions skip the thread policy's busy-core sample: a test's numbers must not depend on
+    # what else the machine runs (tests/test_threads.py checks the sample itself).
+    import unlearnbench.threads
+
+    monkeypatch.setattr(unlearnbench.threads, "SAMPLE_SECONDS", 0.0)
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ CASES: dict[str, tuple[list[str], set[str]]] = {
     "gpu_throughput.py": (["--device", "cpu", "--tiny"], {"models", "batch", "device"}),
     "executors_scaling.py": (["--quick"], {"seconds", "speedup_2_vs_1", "identical"}),
     "journal_write.py": (["--quick"], {"journal_append_ms", "results_rewrite_ms"}),
+    "contention.py": (["--tiny", "--competitors", "1"], {"cpu", "seconds", "ratio", "goal"}),
 }
 
 
@@ -50,6 +51,8 @@ def test_benchmark_runs_tiny_and_ends_with_json(script: str, tmp_path: Path) -> 
     if script == "warm_rerun.py":
         assert last["same_numbers"] is True
         assert 0 < last["warm_seconds"] and 0 < last["ratio"]
+    if script == "contention.py":
+        assert set(last["seconds"]["policy"]) == {"quiet", "loaded"} and last["ratio"]["policy"] > 0
     if script == "train_throughput.py":
         assert all(v > 0 for v in last["images_per_s"].values())
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from unlearnbench.threads import ThreadChoice
+
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages that change numbers."""
@@ -39,11 +41,12 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "") if head else "unknown"
 
 
-def describe_device(device: torch.device) -> str:
-    """``cuda (NAME)`` or ``cpu (PROCESSOR, N threads)``."""
+def describe_device(device: torch.device, threads: ThreadChoice | None = None) -> str:
+    """``cuda (NAME)`` or ``cpu (PROCESSOR, N threads)``; with ``threads``, how the count was chosen."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    count = threads.describe() if threads is not None else f"{torch.get_num_threads()} threads"
+    return f"cpu ({platform.processor() or platform.machine()}, {count})"
 
 
 def describe_dataset(bench: Any) -> dict[str, Any]:

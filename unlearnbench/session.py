@@ -44,6 +44,7 @@ from unlearnbench.selection import (
     matches_pattern,
     parse_explicit_item,
 )
+from unlearnbench.threads import ThreadChoice
 
 __all__ = [
     "JOURNAL_INTERVAL_S", "Item", "Reporter", "Session", "merge_params", "resolve_device", "with_paired_differences",
@@ -95,6 +96,8 @@ class Session:
         self._git = "unknown"
         #: Peak memory per phase, created with the bench.
         self.resources: PeakMemory | None = None
+        #: How this session's torch thread count was chosen (unlearnbench.threads), set when it runs.
+        self.thread_choice: ThreadChoice | None = None
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + config.config_hash()[:6]
         #: ``--resume``: continue the output dir's run even if it finished.
         self.resume = resume
@@ -219,7 +222,8 @@ class Session:
         to ``--resume``) are taken from its journal instead of being run again. A pinned ``--threads``
         holds for this session only: the calling process gets its own thread count back afterwards.
         """
-        with pinned_threads(self.config):  # before the Bench, so the recorded device line shows the count
+        with pinned_threads(self.config) as choice:  # before the Bench: the device line shows the count
+            self.thread_choice = choice
             return self._run()
 
     def _run(self) -> tuple[RunResults, ExitCode]:
@@ -401,7 +405,7 @@ class Session:
         bench = build_bench(self.config, self.registry, getattr(self.reporter, "progress", None))
         self.resources = bench.resources
         self.precision = bench.recipe.precision
-        self._device_text = describe_device(bench.device)
+        self._device_text = describe_device(bench.device, self.thread_choice)
         if self.precision != "fp32":  # the run's numbers depend on it: say it where the device is named
             self._device_text += f"; {self.precision} training"
         self._git = git_commit()

@@ -28,6 +28,7 @@ from unlearnbench.registry import Item, MetricSpec, Registry
 from unlearnbench.results import ItemResult
 from unlearnbench.runner import Bench
 from unlearnbench.selection import did_you_mean
+from unlearnbench.threads import ThreadChoice, decide_threads
 
 
 @dataclass
@@ -98,29 +99,20 @@ class WaveExecutor:
 
 
 @contextlib.contextmanager
-def pinned_threads(config: Config) -> Iterator[None]:
-    """Pin torch's intra-op threads to ``config.threads`` (if set) inside the block; see docs/executors.md.
+def pinned_threads(config: Config, sample_seconds: float | None = None) -> Iterator[ThreadChoice]:
+    """Set torch's intra-op threads for the block and yield the choice (see :mod:`unlearnbench.threads`).
 
-    The previous count comes back on exit, so a session run in-process (a test, a notebook) leaves the
-    caller's threads as they were: the count changes a CPU run's last bits.
+    ``config.threads`` (``--threads``) pins the count; unset, the thread policy chooses it from the cores
+    this process can really use. The previous count comes back on exit, so a session run in-process (a
+    test, a notebook) leaves the caller's threads as they were: the count changes a CPU run's last bits.
     """
-    if not config.threads:
-        yield
-        return
     previous = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
+    choice = decide_threads(config.threads, previous, sample_seconds)
+    torch.set_num_threads(choice.threads)
     try:
-        yield
+        yield choice
     finally:
         torch.set_num_threads(previous)
-
-
-def usable_cores() -> int:
-    """CPU cores this process may use (its affinity mask where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def work_spec(config: Config, plugins: PluginSet, precision: str, token: str, cache_root: Path) -> WorkSpec:

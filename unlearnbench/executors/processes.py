@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from unlearnbench.executors.base import ExecutorContext, WaveExecutor, usable_cores
+from unlearnbench.executors.base import ExecutorContext, WaveExecutor
 from unlearnbench.executors.jobs import Job, JobOutcome, run_job
 from unlearnbench.hookspec import hookimpl
+from unlearnbench.threads import usable_cores
 
 
 def _init_worker(threads: int) -> None:
