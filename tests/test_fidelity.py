@@ -160,3 +160,19 @@ def test_unlearned_keys_follow_the_methods_training_loop(monkeypatch: pytest.Mon
     assert bench.unlearned_key(entry, {"lr": 0.1}, 0) == before
     monkeypatch.setattr(runner, "METHOD_LOOP_VERSION", runner.METHOD_LOOP_VERSION + 1)
     assert bench.unlearned_key(entry, {"lr": 0.1}, 0) != before
+
+
+def test_a_modules_fingerprint_is_parsed_once_and_follows_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """source_hash memoises the parse on the module's text: the same text is parsed once, new text again."""
+    import ast
+
+    from unlearnbench import cache
+
+    parses: list[str] = []
+    real_parse = ast.parse
+    monkeypatch.setattr(cache.ast, "parse", lambda source, *a, **k: parses.append(source) or real_parse(source))
+    cache._fingerprint_digest.cache_clear()
+    first = cache._fingerprint_digest("x = 1\n")
+    assert cache._fingerprint_digest("x = 1\n") == first and len(parses) == 1
+    assert cache._fingerprint_digest("x = 2\n") != first and len(parses) == 2
+    assert cache._fingerprint_digest('"""doc"""\nx = 1\n') == first  # docstrings still do not count
