@@ -69,6 +69,7 @@ def test_the_configs_recipe_fields_and_augment_reach_the_bench(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("changes", "message"),
     [({"recipe": {"learning_rate": 0.1}}, "unknown recipe field 'learning_rate'"),
+     ({"recipe": {"schedule": "cosin"}}, "recipe: schedule must be cosine, constant or multistep"),
      ({"backbone": {"dataset": "fak"}}, "backbone: unknown dataset 'fak'")],
 )  # fmt: skip
 def test_bad_recipe_or_backbone_options_are_one_line(tmp_path: Path, changes: dict[str, object], message: str) -> None:

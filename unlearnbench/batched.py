@@ -49,7 +49,7 @@ from torch import nn
 
 from unlearnbench.api import ProgressCallback
 from unlearnbench.data.pipeline import TensorData
-from unlearnbench.training import Recipe, TrainStats, optimizer_for, training_autocast
+from unlearnbench.training import Recipe, TrainStats, lr_schedule, optimizer_for, training_autocast
 
 TrainBatching = Literal["auto", "sequential", "vmap"]
 #: The values of the ``train_batching`` option.
@@ -150,10 +150,7 @@ def _stack(models: Sequence[nn.Module], recipe: Recipe) -> _Stack:
 
     batched_forward = torch.vmap(forward, in_dims=(0, 0, 0), randomness="error")
     optimizer = optimizer_for(list(params.values()), recipe)
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
-    if recipe.schedule == "cosine" and recipe.epochs > 0:
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
-    return _Stack(params, buffers, batched_forward, optimizer, scheduler)
+    return _Stack(params, buffers, batched_forward, optimizer, lr_schedule(optimizer, recipe))
 
 
 def _generators(seeds: Sequence[int]) -> list[torch.Generator]:

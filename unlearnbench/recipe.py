@@ -48,7 +48,9 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     batch_size: int = 128
-    schedule: str = "cosine"  # "cosine" (per epoch, as the seed) or "constant"
+    #: "cosine" (per epoch, as the seed), "constant", or "multistep:E1,E2,..." (the rate × 0.1 after each of
+    #: those epochs, torch's MultiStepLR with gamma 0.1, as SalUn's and other CIFAR training scripts).
+    schedule: str = "cosine"
     augment: bool = True
     nesterov: bool = False
     optimizer: str = "sgd"  # "sgd" (the seed's) or "adam" (betas 0.9, 0.999; momentum ignored)
@@ -61,6 +63,9 @@ class Recipe:
     l2_to_start: float = 0.0
     #: Keep BatchNorm running statistics as they are while training (the layers' affine weights still train).
     freeze_batchnorm: bool = False
+
+    def __post_init__(self) -> None:
+        parse_schedule(self.schedule)
 
     def key(self) -> dict[str, object]:
         """The recipe as a plain dict for cache keys and results.json.
@@ -80,6 +85,23 @@ class Recipe:
 _LATER_DEFAULTS: dict[str, object] = {
     "precision": "fp32", "drop_last": True, "l2_to_start": 0.0, "freeze_batchnorm": False,
 }  # fmt: skip
+
+
+def parse_schedule(schedule: str) -> tuple[str, tuple[int, ...]]:
+    """``(kind, milestones)`` of a recipe's ``schedule``; ``ValueError`` (one line) for anything else."""
+    kind, _, rest = str(schedule).partition(":")
+    if kind in ("cosine", "constant") and not rest:
+        return kind, ()
+    if kind == "multistep":
+        try:
+            milestones = tuple(int(part) for part in rest.split(","))
+        except ValueError:
+            milestones = ()
+        if milestones and all(m > 0 for m in milestones) and list(milestones) == sorted(set(milestones)):
+            return kind, milestones
+    raise ValueError(
+        f"schedule must be cosine, constant or multistep:E1,E2,... (increasing epochs), got {schedule!r}"
+    )
 
 
 def recipe_fields(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,13 +34,14 @@ from unlearnbench.recipe import (
     Recipe,
     TrainingLoop,
     TrainStats,
+    parse_schedule,
 )
 from unlearnbench.tensordata import TensorData
 
 __all__ = [
     "LOOP", "METHOD_LOOP_VERSION", "PRECISIONS", "RECIPE_VERSION", "LossFn", "Phase", "ProgressCallback", "Recipe",
     "TrainStats", "compiled", "cross_entropy_loss", "make_optimizer", "native_bf16", "optimizer_for", "prepare_batch",
-    "resolve_precision", "train", "train_phases", "training_autocast", "training_layout",
+    "lr_schedule", "resolve_precision", "train", "train_phases", "training_autocast", "training_layout",
 ]  # fmt: skip
 
 def native_bf16(device: torch.device) -> bool:
@@ -210,7 +211,7 @@ def train_phases(
     generator = torch.Generator()
     generator.manual_seed(seed)
     optimizer = make_optimizer(model, recipe)
-    scheduler = _scheduler(optimizer, recipe)
+    scheduler = lr_schedule(optimizer, recipe)
     model.train()
     if recipe.freeze_batchnorm:
         _freeze_batchnorm(model)
@@ -250,10 +251,14 @@ def l2_to_start(anchor: list[tuple[torch.Tensor, torch.Tensor]], strength: float
     return (strength / 2) * torch.as_tensor(total)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """Cosine annealing over the recipe's epochs (stepped per epoch), or none for ``schedule="constant"``."""
-    if recipe.schedule == "cosine" and recipe.epochs > 0:
+def lr_schedule(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The recipe's rate schedule, stepped once per epoch: cosine annealing over its epochs, MultiStepLR with
+    gamma 0.1 at ``multistep:E1,E2,...``, or none for ``constant``."""
+    kind, milestones = parse_schedule(recipe.schedule)
+    if kind == "cosine" and recipe.epochs > 0:
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
+    if kind == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=0.1)
     return None
 
 

@@ -461,7 +461,10 @@ def _recipe(options: Mapping[str, Any], others: frozenset[str] = frozenset(), **
     unknown = sorted(set(options) - set(_RECIPE_FIELDS) - others)
     if unknown:
         raise UsageError(f"unknown recipe field {unknown[0]!r}; known: {', '.join(sorted(_RECIPE_FIELDS))}")
-    return Recipe(**{**base, **recipe_fields(options)})
+    try:
+        return Recipe(**{**base, **recipe_fields(options)})
+    except ValueError as exc:
+        raise UsageError(f"recipe: {exc}") from None
 
 
 def _backbone(
