@@ -141,3 +141,19 @@ def test_a_run_records_how_its_thread_count_was_chosen(monkeypatch: pytest.Monke
     assert main([*args[:-2], "--threads", "1", "--output-dir", str(tmp_path / "pinned")]) in (0, 1)
     device = json.loads((tmp_path / "pinned" / "results.json").read_text())["device"]
     assert "1 thread (--threads)" in device
+
+
+def test_the_processes_pool_gets_no_more_workers_than_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from unlearnbench.executors.base import ExecutorContext
+    from unlearnbench.executors.processes import ProcessesExecutor
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    monkeypatch.setattr(threads, "cpu_quota", lambda: None)
+    monkeypatch.setattr(threads, "SAMPLE_SECONDS", 0.2)
+    lines: list[str] = []
+    for busy, expected in ((0.0, 4), (2.2, 2), (4.0, 1)):
+        monkeypatch.setattr(threads, "busy_cores_of_others", lambda _s, b=busy: b)
+        ctx = ExecutorContext(spec=None, workers=None, address=None, threads=1, retries=0,  # type: ignore[arg-type]
+                              announce=lines.append)  # fmt: skip
+        ProcessesExecutor().start(ctx)
+        assert lines[-1] == f"processes executor: {expected} workers × 1 threads"

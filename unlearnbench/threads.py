@@ -38,6 +38,7 @@ __all__ = [
     "choose_threads",
     "cpu_quota",
     "decide_threads",
+    "idle_cores",
     "usable_cores",
 ]
 
@@ -183,3 +184,15 @@ def decide_threads(pinned: int | None, default: int, sample_seconds: float | Non
     quota = cpu_quota()
     busy = busy_cores_of_others(seconds) if seconds > 0 else None
     return ThreadChoice(choose_threads(default, usable, quota, busy), default, usable, quota, busy, "policy")
+
+
+def idle_cores(sample_seconds: float | None = None) -> int:
+    """Cores this process can use now: the affinity set, a cgroup quota and other processes' load, ≥ 1.
+
+    The ``processes`` executor sizes its pool with it (``cores // threads`` workers), so that a loaded
+    machine does not get more workers than it has free cores.
+    """
+    usable = usable_cores()
+    seconds = SAMPLE_SECONDS if sample_seconds is None else sample_seconds
+    busy = busy_cores_of_others(seconds) if seconds > 0 else None
+    return choose_threads(usable, usable, cpu_quota(), busy)

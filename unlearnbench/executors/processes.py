@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from unlearnbench.executors.base import ExecutorContext, WaveExecutor
 from unlearnbench.executors.jobs import Job, JobOutcome, run_job
 from unlearnbench.hookspec import hookimpl
-from unlearnbench.threads import usable_cores
+from unlearnbench.threads import idle_cores
 
 
 def _init_worker(threads: int) -> None:
@@ -31,10 +31,10 @@ def _init_worker(threads: int) -> None:
 
 
 class ProcessesExecutor(WaveExecutor):
-    """A pool of spawned worker processes on this machine (``--workers N``, default: every core)."""
+    """A pool of spawned worker processes on this machine (``--workers N``, default: every idle core)."""
 
     name = "processes"
-    description = "N local worker processes (--workers, default: the CPU count), for many-core CPU machines"
+    description = "N local worker processes (--workers, default: the idle cores), for many-core CPU machines"
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -42,7 +42,7 @@ class ProcessesExecutor(WaveExecutor):
         self._threads = 1
 
     def start(self, ctx: ExecutorContext) -> None:
-        cores = usable_cores()
+        cores = idle_cores() if not ctx.workers else 1
         self._threads = ctx.threads or 1
         self._workers = ctx.workers or max(1, cores // self._threads)  # workers × threads ≤ cores
         ctx.announce(f"processes executor: {self._workers} workers × {self._threads} threads")
