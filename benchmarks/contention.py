@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -47,17 +46,11 @@ BUSY_LOOP = "while True: pass"
 
 
 def cpu_name() -> str:
-    """The CPU model and its bf16 flags, from ``lscpu`` where it exists."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return platform.processor() or platform.machine()
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Model name")), "")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("Flags")), [])
-    native = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model or platform.machine()}, {len(os.sched_getaffinity(0))} cores, " + (
-        " ".join(native) if native else "no bf16 flags"
-    )
+    """The CPU model, the usable cores and the bf16 flags (``unlearnbench.provenance.cpu_model``)."""
+    from unlearnbench.provenance import cpu_model
+
+    model, native = cpu_model()
+    return f"{model}, {len(os.sched_getaffinity(0))} cores, " + (" ".join(native) if native else "no bf16 flags")
 
 
 def timed_run(args: list[str], output: Path) -> tuple[float, str]:

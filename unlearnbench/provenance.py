@@ -41,12 +41,28 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "") if head else "unknown"
 
 
+def cpu_model() -> tuple[str, tuple[str, ...]]:
+    """The CPU's model name (``/proc/cpuinfo``, else the platform's processor) and its native bf16 flags
+    (``avx512_bf16``, ``amx_bf16``): what decides whether training runs in bf16 and how fast."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    return model, tuple(sorted(flags & {"avx512_bf16", "amx_bf16"}))
+
+
 def describe_device(device: torch.device, threads: ThreadChoice | None = None) -> str:
-    """``cuda (NAME)`` or ``cpu (PROCESSOR, N threads)``; with ``threads``, how the count was chosen."""
+    """``cuda (NAME)`` or ``cpu (MODEL, N threads)``; with ``threads``, how the count was chosen."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     count = threads.describe() if threads is not None else f"{torch.get_num_threads()} threads"
-    return f"cpu ({platform.processor() or platform.machine()}, {count})"
+    return f"cpu ({cpu_model()[0]}, {count})"
 
 
 def describe_dataset(bench: Any) -> dict[str, Any]:

@@ -75,10 +75,8 @@ class ThreadChoice:
 
 def usable_cores() -> int:
     """CPU cores this process may use (its affinity mask where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    cpus = _affinity()
+    return len(cpus) if cpus else os.cpu_count() or 1
 
 
 def _read(path: Path) -> str | None:

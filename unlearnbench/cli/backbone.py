@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
-import platform
 import shlex
 import time
 from pathlib import Path
@@ -26,20 +25,12 @@ __all__ = ["backbone", "cpu_description"]
 
 
 def cpu_description() -> str:
-    """The CPU's model name and whether it computes bf16 natively (its avx512_bf16 / amx_bf16 flags)."""
+    """The CPU's model name, the torch thread count and its native bf16 flags (``provenance.cpu_model``)."""
     import torch
 
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    native = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    from unlearnbench.provenance import cpu_model
+
+    model, native = cpu_model()
     return f"{model}, {torch.get_num_threads()} threads" + (f", {' '.join(native)}" if native else ", no bf16 flags")
 
 

@@ -42,9 +42,8 @@ class ProcessesExecutor(WaveExecutor):
         self._threads = 1
 
     def start(self, ctx: ExecutorContext) -> None:
-        cores = idle_cores() if not ctx.workers else 1
         self._threads = ctx.threads or 1
-        self._workers = ctx.workers or max(1, cores // self._threads)  # workers × threads ≤ cores
+        self._workers = ctx.workers or max(1, idle_cores() // self._threads)  # workers × threads ≤ idle cores
         ctx.announce(f"processes executor: {self._workers} workers × {self._threads} threads")
 
     def _new_pool(self) -> ProcessPoolExecutor:
