@@ -173,12 +173,12 @@ def test_oracle_pool_trains_together_caches_and_matches_sequential(tmp_path: obj
 def test_recipe_fields_are_unchanged() -> None:
     """The recipe is part of every cache key: a new field must leave the keys of existing recipes unchanged.
 
-    ``precision`` and ``drop_last`` are the fields added since: they enter the key only when they are not
-    ``fp32`` / ``True``.
+    ``precision``, ``drop_last``, ``l2_to_start``, ``freeze_batchnorm`` and ``select`` are the fields added
+    since: they enter the key only when they differ from their defaults.
     """
     original_fields = [
         "epochs", "lr", "momentum", "weight_decay", "batch_size", "schedule", "augment", "nesterov", "optimizer",
     ]  # fmt: skip
-    added = ["precision", "drop_last", "l2_to_start", "freeze_batchnorm"]
+    added = ["precision", "drop_last", "l2_to_start", "freeze_batchnorm", "select"]
     assert [f.name for f in dataclasses.fields(Recipe)] == [*original_fields, *added]
     assert list(Recipe().key()) == [*original_fields, "version"]

@@ -152,8 +152,8 @@ class UnlearnContext:
         """``recipe`` (default: the run's) with ``overrides``; a method's passes keep their last partial batch
         (``drop_last=False``, as the ``DataLoader`` of every reference implementation) unless it says otherwise."""
         base = recipe if recipe is not None else self.recipe
-        if recipe is None:  # the base models' pull to their start and frozen statistics are not a method's
-            base = dataclasses.replace(base, l2_to_start=0.0, freeze_batchnorm=False)
+        if recipe is None:  # the base models' pull, frozen statistics and epoch choice are not a method's
+            base = dataclasses.replace(base, l2_to_start=0.0, freeze_batchnorm=False, select="last")
         return dataclasses.replace(base, **{"drop_last": False, **overrides})
 
     def recipe_from(self, params: Mapping[str, Any], **fixed: Any) -> Recipe:

@@ -98,8 +98,11 @@ def train_batched(
 
     Returns one :class:`TrainStats` per model; the wall time of the joint run is shared equally (each
     model is charged ``seconds / K``), so a pool's total cost is what it really took. Raises
-    ``ValueError`` for an empty dataset, mismatched lengths or a model :func:`can_batch` refuses.
+    ``ValueError`` for an empty dataset, mismatched lengths, a model :func:`can_batch` refuses or a recipe
+    that chooses its epoch on a validation split (trained one by one instead).
     """
+    if recipe.select != "last":
+        raise ValueError(f"the batched loop keeps the last epoch; select = {recipe.select!r} trains one by one")
     if len(models) != len(seeds):
         raise ValueError(f"{len(models)} models but {len(seeds)} seeds")
     if not models:

@@ -73,6 +73,9 @@ class Config:
     #: Recipe fields of the original and the oracles beyond the defaults (``l2_to_start``,
     #: ``freeze_batchnorm``, ``lr``, ``momentum``, ``weight_decay``, ``batch_size``, ``schedule``, ...).
     recipe: dict[str, Any] = field(default_factory=dict)
+    #: Recipe fields in which the retrained models (oracles and the ``retrain`` row) differ from the original
+    #: (e.g. ``{"epochs": 160, "select": "last"}``); empty: they train exactly as the original.
+    oracle_recipe: dict[str, Any] = field(default_factory=dict)
     #: Training arithmetic: "auto" (bf16 autocast where the device computes bf16 natively, else float32),
     #: "fp32" or "bf16" (see unlearnbench.training.resolve_precision). Evaluation is always float32.
     precision: str = "auto"
@@ -111,6 +114,7 @@ class Config:
 #: Options added after the first release, with their defaults (see :meth:`Config.experiment_dict`).
 _LATER_DEFAULTS: dict[str, Any] = {
     "train_batching": "auto", "compile": False, "precision": "auto", "augment": True, "backbone": {}, "recipe": {},
+    "oracle_recipe": {},
 }  # fmt: skip
 
 CONFIG_FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Config)}
@@ -268,7 +272,7 @@ _STR_FIELDS = {
 }
 _BOOL_FIELDS = {"collect_only", "no_cache", "compile", "augment"}
 _TUPLE_FIELDS = {"methods", "metrics", "plugins"}
-_DICT_FIELDS = {"dataset_options", "method_options", "backbone", "recipe"}
+_DICT_FIELDS = {"dataset_options", "method_options", "backbone", "recipe", "oracle_recipe"}
 
 
 def _check_value(key: str, value: Any, source: str) -> Any:

@@ -88,6 +88,7 @@ def describe_dataset(bench: Any) -> dict[str, Any]:
         "fingerprint": bench.dataset_key,
         "splits_fingerprint": bench.splits_key,
         "recipe": bench.recipe.key(),
+        **({"oracle_recipe": bench.retrain_recipe.key()} if bench.oracle_recipe is not None else {}),
         "mean": list(raw.mean),
         "std": list(raw.std),
         "stats": dataset_statistics(raw, splits),

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from unlearnbench.tensordata import TensorData
 
 __all__ = [
-    "METHOD_LOOP_VERSION", "PRECISIONS", "RECIPE_VERSION", "LossFn", "Phase", "ProgressCallback", "Recipe",
-    "TrainStats", "TrainingLoop", "recipe_fields",
+    "METHOD_LOOP_VERSION", "PRECISIONS", "RECIPE_VERSION", "SELECTIONS", "LossFn", "Phase", "ProgressCallback",
+    "Recipe", "TrainStats", "TrainingLoop", "recipe_fields",
 ]  # fmt: skip
 
 #: Bumped whenever the loop's numerics change, so cached checkpoints are invalidated.
@@ -63,16 +63,22 @@ class Recipe:
     l2_to_start: float = 0.0
     #: Keep BatchNorm running statistics as they are while training (the layers' affine weights still train).
     freeze_batchnorm: bool = False
+    #: Which weights the run returns: ``"last"`` (after the final epoch) or ``"best-val"`` (after the epoch
+    #: with the highest accuracy on the validation split, the first such epoch on ties, as the checkpoint
+    #: ``model_SA_best`` of SalUn's training script); the latter needs the validation data.
+    select: str = "last"
 
     def __post_init__(self) -> None:
         parse_schedule(self.schedule)
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
 
     def key(self) -> dict[str, object]:
         """The recipe as a plain dict for cache keys and results.json.
 
         A field added after the first release enters only when it differs from its default (``precision``
         from ``fp32``, ``drop_last`` from ``True``, ``l2_to_start`` from 0, ``freeze_batchnorm`` from
-        ``False``), so checkpoints cached before the field existed keep their keys.
+        ``False``, ``select`` from ``last``), so checkpoints cached before the field existed keep their keys.
         """
         fields = asdict(self)
         for name, default in _LATER_DEFAULTS.items():
@@ -83,8 +89,11 @@ class Recipe:
 
 #: Recipe fields added after the first release, with the defaults that leave them out of cache keys.
 _LATER_DEFAULTS: dict[str, object] = {
-    "precision": "fp32", "drop_last": True, "l2_to_start": 0.0, "freeze_batchnorm": False,
+    "precision": "fp32", "drop_last": True, "l2_to_start": 0.0, "freeze_batchnorm": False, "select": "last",
 }  # fmt: skip
+
+#: The values of :attr:`Recipe.select`.
+SELECTIONS: tuple[str, ...] = ("last", "best-val")
 
 
 def parse_schedule(schedule: str) -> tuple[str, tuple[int, ...]]:
@@ -119,6 +128,9 @@ class TrainStats:
     steps: int
     final_loss: float
     images_per_second: float
+    #: With ``select = "best-val"``: the 1-based epoch whose weights were kept and its validation accuracy.
+    selected_epoch: int | None = None
+    selected_accuracy: float | None = None
 
 
 @dataclass(frozen=True)

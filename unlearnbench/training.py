@@ -17,6 +17,7 @@ the float32 step of ResNet-18 on a 2-core AVX512-BF16 CPU (``benchmarks/train_th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -166,6 +167,7 @@ def train(
     time_budget: float | None = None,
     after_step: Callable[[nn.Module], None] | None = None,
     compile_model: bool = False,
+    validation: TensorData | None = None,
 ) -> TrainStats:
     """Train ``model`` in place on ``data`` with ``recipe``; returns timing and the last loss.
 
@@ -175,12 +177,14 @@ def train(
     ``time_budget`` (seconds) stops after the step that exceeds it. ``after_step(model)`` runs after every
     optimiser step (e.g. to re-apply a mask or clamp weights). ``compile_model`` runs the steps through
     ``torch.compile`` (see :func:`compiled`); the loss function then receives the compiled module.
+    ``validation`` is the data a ``select = "best-val"`` recipe chooses its epoch on.
     """
     if len(data) == 0:
         raise ValueError("cannot train on an empty dataset")
     return train_phases(
         model, [Phase(data, loss_fn, aux)], recipe, seed=seed, device=device, progress=progress,
         description=description, time_budget=time_budget, after_step=after_step, compile_model=compile_model,
+        validation=validation,
     )  # fmt: skip
 
 
@@ -195,16 +199,22 @@ def train_phases(
     time_budget: float | None = None,
     after_step: Callable[[nn.Module], None] | None = None,
     compile_model: bool = False,
+    validation: TensorData | None = None,
 ) -> TrainStats:
     """Train ``model`` in place: every epoch runs each phase's pass in order, with one optimiser.
 
     With one phase this is :func:`train` (the same batches in the same order). The phases share the
     shuffling generator, so phase 2's order follows phase 1's draws; a phase with empty data is skipped.
-    The schedule is stepped once per epoch, after the last phase.
+    The schedule is stepped once per epoch, after the last phase. Under ``recipe.select = "best-val"`` the
+    model is evaluated on ``validation`` after every epoch and ends with the weights (and BatchNorm
+    statistics) of the first epoch of highest accuracy; evaluating draws no random numbers, so the
+    training itself is the same as under ``"last"``.
     """
     phases = [phase for phase in phases if len(phase.data) > 0]
     if not phases:
         raise ValueError("cannot train on an empty dataset")
+    if recipe.select == "best-val" and (validation is None or len(validation) == 0):
+        raise ValueError("select = 'best-val' needs validation data, and there is none")
     target = torch.device(device) if device is not None else phases[0].data.device
     model.to(target)
     torch.manual_seed(seed)
@@ -220,8 +230,11 @@ def train_phases(
         runner: nn.Module = compiled(model) if compile_model else model  # type: ignore[assignment]
         run = _Run(model, runner, optimizer, generator, recipe, target, after_step, time_budget)
         passes = _resident_passes(phases, target, recipe, seed)
+        best = _BestEpoch(validation.to(target), recipe) if recipe.select == "best-val" and validation else None
         for epoch in range(recipe.epochs):
             out_of_time = any(run.one_pass(*one) for one in passes)  # any() stops at the pass that ran out
+            if best is not None:
+                best.observe(model, epoch + 1)
             if scheduler is not None:
                 scheduler.step()
             if progress is not None:
@@ -230,7 +243,44 @@ def train_phases(
                 break
         seconds = run.finish()
     model.eval()
-    return run.stats(seconds)
+    if best is None:
+        return run.stats(seconds)
+    best.restore(model)
+    return dataclasses.replace(run.stats(seconds), selected_epoch=best.epoch, selected_accuracy=best.accuracy)
+
+
+class _BestEpoch:
+    """The weights of the first epoch with the highest validation accuracy (``select = "best-val"``)."""
+
+    def __init__(self, validation: TensorData, recipe: Recipe, batch_size: int = 1024) -> None:
+        self.validation, self.recipe, self.batch_size = validation, recipe, batch_size
+        self.epoch: int | None = None
+        self.accuracy = -1.0
+        self.state: dict[str, torch.Tensor] = {}
+
+    def observe(self, model: nn.Module, epoch: int) -> None:
+        """Evaluate ``model`` after ``epoch``; keep a copy of its state when strictly better than so far."""
+        accuracy = self.accuracy_of(model)
+        if accuracy > self.accuracy:  # strictly: the first best epoch wins, as the reference's ``tacc > best_sa``
+            self.epoch, self.accuracy = epoch, accuracy
+            self.state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+    def accuracy_of(self, model: nn.Module) -> float:
+        """Top-1 accuracy on the validation data in eval mode, then back to training mode."""
+        target = self.validation.device
+        model.eval()
+        correct = 0
+        with torch.no_grad(), training_autocast(target, self.recipe.precision):
+            for xb, yb in self.validation.batches(self.batch_size):
+                correct += int((model(prepare_batch(xb, target, self.recipe.precision)).argmax(1) == yb).sum())
+        model.train()
+        if self.recipe.freeze_batchnorm:
+            _freeze_batchnorm(model)
+        return correct / len(self.validation)
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the kept state into ``model`` (its own layout and device)."""
+        model.load_state_dict(self.state)
 
 
 def _freeze_batchnorm(model: nn.Module) -> None:

@@ -100,6 +100,9 @@ class Bench:
     #: A backbone every fresh model starts from (its classifier re-initialised), e.g. the small-scale
     #: protocol's pre-trained network; None: fresh models are randomly initialised.
     backbone: Backbone | None = None
+    #: The retrained models' recipe where it differs from the original's (e.g. SalUn's 160-epoch retrain
+    #: against its 182-epoch original); None: the original's ``recipe``.
+    oracle_recipe: Recipe | None = None
     data: dict[str, TensorData] = field(init=False)
     _original: TrainedModel | None = field(default=None, init=False)
     _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
@@ -114,8 +117,19 @@ class Bench:
         mode = resolve_batching(self.train_batching, self.device, self.model_name)
         #: The resolved oracle training mode, "sequential" or "vmap" (never from a timing: reproducible).
         # The batched loop knows neither the pull to the start nor frozen BatchNorm statistics.
-        plain = self.recipe.l2_to_start == 0 and not self.recipe.freeze_batchnorm
+        # Nor the choice of an epoch on the validation split.
+        retrain = self.retrain_recipe
+        plain = retrain.l2_to_start == 0 and not retrain.freeze_batchnorm and retrain.select == "last"
         self.oracle_batching = "vmap" if mode == "vmap" and plain and can_batch(self.build_model()) else "sequential"
+
+    @property
+    def retrain_recipe(self) -> Recipe:
+        """The recipe of the retrained models (oracles and the ``retrain`` row)."""
+        return self.oracle_recipe if self.oracle_recipe is not None else self.recipe
+
+    def recipe_of(self, role: str) -> Recipe:
+        """The recipe a model of ``role`` trains with."""
+        return self.retrain_recipe if role == "oracle" else self.recipe
 
     def phase(self, name: str) -> contextlib.AbstractContextManager[object]:
         """Measure the enclosed code's peak memory under ``name`` (a no-op without ``resources``)."""
@@ -140,7 +154,7 @@ class Bench:
             "dataset": self.dataset_key,
             "model": self.model_name,
             "num_classes": self.raw.num_classes,
-            "recipe": self.recipe.key(),
+            "recipe": self.recipe_of(role).key(),
             "seed": seed,
         }
         if self.backbone is not None and role in ("original", "oracle"):
@@ -250,12 +264,16 @@ class Bench:
         if hit is not None:
             return hit
         model = self.new_model(seed)
+        recipe = self.recipe_of(role)
         if role == "oracle" and self.oracle_batching == "vmap":
-            stats = train_batched([model], data, self.recipe, [seed], self.device, self.progress, label)[0]
+            stats = train_batched([model], data, recipe, [seed], self.device, self.progress, label)[0]
         else:
+            validation = self.data["val"] if recipe.select == "best-val" else None
+            if validation is not None and len(validation) == 0:
+                raise UsageError(f"recipe: select = 'best-val' needs a validation split, and the {label} has none")
             stats = train(
-                model, data, self.recipe, seed=seed, device=self.device, progress=self.progress,
-                description=label, compile_model=self.compile_model,
+                model, data, recipe, seed=seed, device=self.device, progress=self.progress,
+                description=label, compile_model=self.compile_model, validation=validation,
             )
         return self._store(role, seed, key, model, stats)
 
@@ -279,7 +297,10 @@ class Bench:
 
     def _store(self, role: str, seed: int, key: str, model: nn.Module, stats: TrainStats) -> TrainedModel:
         state = state_dict_cpu(model)
-        self.cache.save_state(role, key, state, {"seconds": stats.seconds, "final_loss": stats.final_loss})
+        meta: dict[str, Any] = {"seconds": stats.seconds, "final_loss": stats.final_loss}
+        if stats.selected_epoch is not None:
+            meta.update(selected_epoch=stats.selected_epoch, selected_accuracy=stats.selected_accuracy)
+        self.cache.save_state(role, key, state, meta)
         outputs = self.outputs_of(model)
         out_key = content_key({"outputs_of": key, "splits": self.splits_key})
         self.cache.save_outputs(out_key, outputs, {"role": role, "seed": seed})
@@ -342,7 +363,8 @@ class Bench:
         models = [self.new_model(seed) for seed, _ in missing]
         label = f"oracles {missing[0][0]}-{missing[-1][0]}" if len(missing) > 1 else f"oracle {missing[0][0]}"
         seeds = [seed for seed, _ in missing]
-        all_stats = train_batched(models, self.data["retain"], self.recipe, seeds, self.device, self.progress, label)
+        retain = self.data["retain"]
+        all_stats = train_batched(models, retain, self.retrain_recipe, seeds, self.device, self.progress, label)
         for (seed, key), model, stats in zip(missing, models, all_stats):
             self._oracles[seed] = self._store("oracle", seed, key, model, stats)
 
@@ -440,13 +462,16 @@ def build_bench(config: Config, registry: Registry, progress: ProgressCallback |
         return module
 
     recipe = _recipe(config.recipe, epochs=epochs, precision=precision, augment=config.augment)
+    oracle_recipe = None
+    if config.oracle_recipe:
+        oracle_recipe = _recipe(config.oracle_recipe, **dataclasses.asdict(recipe))
     bench = Bench(
         raw=raw, splits=splits, model_name=model_name, build_model=lambda: build_for(raw.num_classes),
         recipe=recipe, device=device, backbone=_backbone(config, registry, cache_dir, precision, build_for),
         cache=Cache(cache_dir, enabled=not config.no_cache), base_seed=config.base_seed,
         eval_batch_size=config.eval_batch_size, oracle_count=config.oracles, progress=progress,
         time_budget=config.time_budget, timeout=config.timeout, train_batching=config.train_batching,
-        compile_model=config.compile, resources=resources,
+        compile_model=config.compile, resources=resources, oracle_recipe=oracle_recipe,
     )  # fmt: skip
     resources.stop()
     return bench
