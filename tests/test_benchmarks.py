@@ -59,7 +59,7 @@ def test_benchmark_runs_tiny_and_ends_with_json(script: str, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_gpu_reproduce_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
-    """benchmarks/gpu/reproduce.sh --tiny on a tiny CIFAR-shaped file: every call writes its verdict."""
+    """benchmarks/gpu/reproduce.sh --tiny on a tiny CIFAR-shaped file: every protocol writes its verdict."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -73,7 +73,7 @@ def test_gpu_reproduce_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = subprocess.run(
         ["bash", str(BENCHMARKS / "gpu" / "reproduce.sh"), "--tiny", "--data", str(data), "--out", str(out),
-         "--cache", str(tmp_path / "cache")],
+         "--cache", str(tmp_path / "cache"), "starting-kit", "salun-table1"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr  # one epoch on noise reproduces nothing
@@ -81,6 +81,15 @@ def test_gpu_reproduce_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
     verdict = (out / "starting-kit" / "verdict.txt").read_text()
     assert "not a reproduction" in verdict and "✘" in verdict
     assert (out / "starting-kit" / "results.json").is_file()
+    # SalUn's protocol end to end: its split of the file, the nine methods, the chosen original, 1 epoch each.
+    assert "salun-table1 exit=1" in (out / "summary.txt").read_text()
+    salun = json.loads((out / "salun-table1" / "results.json").read_text())
+    assert {item["item_id"] for item in salun["items"]} == {
+        "original", "retrain", "finetune", "random_label", "gradient_ascent", "influence", "boundary_expand",
+        "boundary_shrink", "l1_sparse", "salun", "salun_soft",
+    }  # fmt: skip
+    assert salun["dataset"]["recipe"]["select"] == "best-val" and salun["dataset"]["oracle_recipe"]["epochs"] == 1
+    assert "not in the published regime" in (out / "salun-table1" / "verdict.txt").read_text()
     missing = subprocess.run(["bash", str(BENCHMARKS / "gpu" / "reproduce.sh"), "--data", str(tmp_path / "none")],
                              cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
     assert missing.returncode == 4 and "no CIFAR-10 file" in missing.stderr

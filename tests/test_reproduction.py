@@ -217,3 +217,24 @@ def test_verdict_names_the_backbone_the_run_started_from() -> None:
     assert verdict.context == ("backbone: pre-trained on cifar10 classes 5-9 for 24 epochs",)
     run.config["backbone"] = {"dataset": "cifar100"}
     assert judge(parse_reproduction(table(), "toy"), run).context == ("backbone: pre-trained on cifar100",)
+
+
+def test_salun_table1_cells_agree_with_their_own_gaps() -> None:
+    """The transcribed Table 1: every method's Avg. Gap is the mean of its |cell − Retrain| over UA, RA, TA and
+    MIA-efficacy within the table's rounding, each cell is checked for a method of the preset, and the
+    published ranking by Avg. Gap puts SalUn first."""
+    from unlearnbench.config import BUILTIN_PRESETS
+
+    reproduction = load_reproduction("salun-table1")
+    by_row: dict[str, dict[str, float]] = {}
+    for cell in reproduction.cells:
+        by_row.setdefault(cell.item, {})[cell.column] = cell.published
+    retrain = by_row.pop("retrain")
+    columns = ("UA", "RA", "TA", "MIA-Efficacy")
+    for item, cells in by_row.items():
+        gap = sum(abs(cells[c] - retrain[c]) for c in columns) / 4
+        assert gap == pytest.approx(cells["Avg. Gap"], abs=0.011), item
+    preset = BUILTIN_PRESETS[reproduction.preset]
+    assert set(by_row) == set(preset["methods"])
+    assert min(by_row, key=lambda item: by_row[item]["Avg. Gap"]) == "salun"
+    assert preset["recipe"]["select"] == "best-val" and preset["oracle_recipe"]["epochs"] == 160

@@ -200,6 +200,40 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
             }},
         },
     },  # fmt: skip
+    # SalUn's Table 1, random 10 % forgetting (reproductions/salun-table1.json; docs/reproductions.md): its
+    # 45,000 / 5,000 / 10,000 split and forget draw, the CIFAR-stem ResNet-18, the 182-epoch original chosen on
+    # the validation images (main_train.py 59-141), the 160-epoch retrain (README of b874ee9, line 23), every
+    # Table 1 method at the reference's settings. A GPU protocol.
+    "salun-table1": {
+        "dataset": "cifar10_salun",
+        "model": "resnet18_cifar",
+        "forget": "reference",
+        "epochs": 182,
+        "augment": True,
+        "seeds": 3,
+        "oracles": 3,
+        "recipe": {
+            "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 256, "schedule": "multistep:91,136",
+            "select": "best-val", "drop_last": False,
+        },
+        "oracle_recipe": {"epochs": 160, "select": "last"},
+        "methods": [
+            "finetune", "random_label", "gradient_ascent", "influence", "boundary_expand", "boundary_shrink",
+            "l1_sparse", "salun", "salun_soft",
+        ],
+        "metrics": ["accuracy", "mia_efficacy", "avg_gap"],
+        "method_options": {
+            # FT.py through impl.py: --unlearn_epochs 10, --unlearn_lr 0.01, the argparse optimiser, the
+            # training transform (the starting kit's fine-tuning is this bench's default).
+            "finetune": {"grid": [], "defaults": {
+                "epochs": 10, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 256,
+                "schedule": "constant", "augment": True,
+            }},
+            "random_label": {"grid": []}, "gradient_ascent": {"grid": []}, "influence": {"grid": []},
+            "boundary_expand": {"grid": []}, "boundary_shrink": {"grid": []}, "l1_sparse": {"grid": []},
+            "salun": {"grid": []}, "salun_soft": {"grid": []},
+        },
+    },  # fmt: skip
     "cs354-mini": {
         "dataset": "cifar10",
         # 2,000 training images, 40 epochs without crop + flip: the original memorises its training set, so

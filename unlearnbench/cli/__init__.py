@@ -268,7 +268,11 @@ def _print_reproductions() -> int:
 @click.option(
     "--results", "results_file", type=click.Path(dir_okay=False), help="Judge this results.json; run nothing."
 )
-@click.option("--epochs", type=int, help="Override the protocol's epochs (smoke tests: the verdict means nothing).")
+@click.option(
+    "--epochs", type=int,
+    help="Override every epoch count of the protocol: base models, retrained models, methods (smoke tests: the "
+    "verdict means nothing).",
+)  # fmt: skip
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @plugin_options
 def reproduce(**opts: Any) -> int:
@@ -289,7 +293,8 @@ def reproduce(**opts: Any) -> int:
 
 
 def _run_protocol(opts: dict[str, Any], preset: str, output: Path) -> int:
-    """The protocol's preset run into ``output`` (the data, cache and device options passed on)."""
+    """The protocol's preset run into ``output`` (the data, cache and device options passed on; ``--epochs``
+    shortens every training of the protocol, see :func:`_shortened`)."""
     from unlearnbench.config import resolve_config
 
     plugins, registry, path = load_plugins(opts["plugins"], opts["plugins_dir"], None)
@@ -305,7 +310,24 @@ def _run_protocol(opts: dict[str, Any], preset: str, output: Path) -> int:
     if opts["quiet"]:
         cli_options["verbosity"] = -int(opts["quiet"])
     config, _ = resolve_config(cli_options, registry.presets, path)
+    if opts["epochs"]:
+        config = _shortened(config, registry, int(opts["epochs"]))
     return _run_session(config, plugins, registry)
+
+
+def _shortened(config: Config, registry: Registry, epochs: int) -> Config:
+    """A smoke test's config: ``epochs`` for the retrained models and every method with an ``epochs`` default."""
+    import dataclasses
+
+    oracle_recipe = {**config.oracle_recipe, "epochs": epochs} if "epochs" in config.oracle_recipe else {}
+    options = {name: dict(value) for name, value in config.method_options.items()}
+    for name, entry in registry.methods.items():
+        if "epochs" in getattr(entry.cls, "defaults", {}):
+            table = options.setdefault(name, {})
+            table["defaults"] = {**dict(table.get("defaults", {})), "epochs": epochs}
+            if table.get("grid"):
+                table["grid"] = []  # one item per method: a grid point would set its own epochs
+    return dataclasses.replace(config, oracle_recipe=oracle_recipe or config.oracle_recipe, method_options=options)
 
 
 def _judge_file(name: str, results_path: Path) -> int:
