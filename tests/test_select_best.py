@@ -132,3 +132,81 @@ def test_a_best_val_original_trains_its_oracles_one_by_one_under_vmap(tmp_path: 
     bench = build_bench(_config(tmp_path, train_batching="vmap", oracle_recipe={"select": "best-val"}), REGISTRY)
     assert bench.oracle_batching == "sequential"
     assert build_bench(_config(tmp_path, train_batching="vmap"), REGISTRY).oracle_batching == "vmap"
+
+
+class _Killed(Exception):
+    """Raised by the progress callback to stand for a kill between epochs."""
+
+
+def _kill_after(epoch: int):  # type: ignore[no-untyped-def]
+    def progress(_: str, done: int, total: int) -> None:
+        if done == epoch:
+            raise _Killed
+
+    return progress
+
+
+@pytest.mark.parametrize("select", ["last", "best-val"])
+def test_a_killed_training_resumes_from_its_snapshot_bit_for_bit(tmp_path: Path, select: str) -> None:
+    from unlearnbench.cache import Cache
+    from unlearnbench.snapshots import CacheSnapshots
+
+    train_data, val = _data(96, 1), _data(40, 2)
+    recipe = Recipe(epochs=5, select=select, **{**RECIPE, "schedule": "multistep:2,4"})  # type: ignore[arg-type]
+    whole = _model()
+    expected = train(whole, train_data, recipe, seed=3, validation=val)
+    cache = Cache(tmp_path)
+    snapshots = CacheSnapshots(cache, "ab" * 8, every_seconds=0.0)
+    with pytest.raises(_Killed):
+        train(_model(), train_data, recipe, seed=3, validation=val, snapshots=snapshots,
+              progress=_kill_after(3))  # fmt: skip
+    assert snapshots.load() is not None and snapshots.load()["epoch"] == 2  # type: ignore[index]
+    resumed = _model()
+    seen: list[int] = []
+    stats = train(resumed, train_data, recipe, seed=3, validation=val, snapshots=snapshots,
+                  progress=lambda _, done, total: seen.append(done))  # fmt: skip
+    assert seen == [3, 4, 5]  # it went on after epoch 2
+    for name, value in resumed.state_dict().items():
+        assert torch.equal(value, whole.state_dict()[name]), name
+    assert (stats.steps, stats.selected_epoch, stats.final_loss) == (
+        expected.steps, expected.selected_epoch, expected.final_loss)  # fmt: skip
+    assert snapshots.load() is None  # cleared when the run finished
+
+
+def test_an_unreadable_snapshot_is_ignored_and_training_starts_over(tmp_path: Path) -> None:
+    from unlearnbench.cache import Cache
+    from unlearnbench.snapshots import SNAPSHOT_KIND, CacheSnapshots
+
+    cache = Cache(tmp_path)
+    snapshots = CacheSnapshots(cache, "cd" * 8, every_seconds=0.0)
+    with pytest.raises(_Killed):
+        train(_model(), _data(64, 1), Recipe(epochs=3, **RECIPE), seed=3, snapshots=snapshots,  # type: ignore[arg-type]
+              progress=_kill_after(2))  # fmt: skip
+    cache.payload_path(SNAPSHOT_KIND, "cd" * 8, "snapshot").write_bytes(b"not a snapshot")
+    with pytest.warns(UserWarning, match="corrupt cache entry"):
+        assert snapshots.load() is None
+    model = _model()
+    stats = train(model, _data(64, 1), Recipe(epochs=3, **RECIPE), seed=3, snapshots=snapshots)  # type: ignore[arg-type]
+    assert stats.epochs == 3 and stats.steps == 3 * 4
+
+
+def test_the_bench_resumes_a_killed_original_from_its_snapshot(tmp_path: Path) -> None:
+    from unlearnbench.snapshots import SNAPSHOT_KIND
+
+    def kill(_: str, done: int, total: int) -> None:
+        if done == 2:
+            raise _Killed
+
+    killed = build_bench(_config(tmp_path, epochs=3), REGISTRY, progress=kill)
+    killed.snapshot_seconds = 0.0
+    with pytest.raises(_Killed):
+        killed.original()
+    key = killed.model_key("original", killed.base_seed)
+    assert killed.cache.load_snapshot(SNAPSHOT_KIND, key)["epoch"] == 1  # type: ignore[index]
+    epochs: list[int] = []
+    again = build_bench(_config(tmp_path, epochs=3), REGISTRY, progress=lambda _, done, total: epochs.append(done))
+    resumed = again.original()
+    assert epochs == [2, 3] and again.cache.load_snapshot(SNAPSHOT_KIND, key) is None
+    fresh = build_bench(_config(tmp_path, epochs=3, cache_dir=str(tmp_path / "other")), REGISTRY).original()
+    for name, value in fresh.state.items():
+        assert torch.equal(value, resumed.state[name]), name

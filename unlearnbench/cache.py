@@ -300,6 +300,29 @@ class Cache:
         payload = json.dumps(value, sort_keys=True, allow_nan=True).encode("utf-8")
         self._save(kind, key, "json-data", payload, meta)
 
+    def load_snapshot(self, kind: str, key: str) -> dict[str, Any] | None:
+        """A stored training snapshot (nested dicts / lists of tensors and numbers, read with
+        ``weights_only=True``), or ``None`` on a miss or an unreadable entry."""
+        hit = self._load(kind, key, "snapshot", _decode_snapshot)
+        return None if hit is None else hit[0]
+
+    def save_snapshot(self, kind: str, key: str, snapshot: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+        """Store a training snapshot under ``(kind, key)``, replacing the previous one atomically."""
+        if not self.enabled:
+            return
+        buffer = io.BytesIO()
+        torch.save(dict(snapshot), buffer)
+        self._save(kind, key, "snapshot", buffer.getvalue(), meta)
+
+    def discard(self, kind: str, key: str, ext: str) -> None:
+        """Remove an entry (its payload ``key.ext`` and sidecar), if present."""
+        if not self.enabled:
+            return
+        folder = self.folder(kind, key)
+        if folder.exists():
+            with self._locked(folder, create=False):
+                self._discard(folder / f"{key}.{ext}", folder / f"{key}.json")
+
     # -- machinery -----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -460,6 +483,13 @@ def _decode_state(payload: bytes) -> dict[str, torch.Tensor]:
     ):
         raise ValueError("payload is not a mapping of names to tensors")
     return dict(state)
+
+
+def _decode_snapshot(payload: bytes) -> dict[str, Any]:
+    snapshot = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    if not isinstance(snapshot, dict):
+        raise ValueError("payload is not a training snapshot")
+    return dict(snapshot)
 
 
 def _decode_outputs(payload: bytes) -> ModelOutputs:

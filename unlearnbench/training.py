@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -43,7 +44,25 @@ __all__ = [
     "LOOP", "METHOD_LOOP_VERSION", "PRECISIONS", "RECIPE_VERSION", "LossFn", "Phase", "ProgressCallback", "Recipe",
     "TrainStats", "compiled", "cross_entropy_loss", "make_optimizer", "native_bf16", "optimizer_for", "prepare_batch",
     "lr_schedule", "resolve_precision", "train", "train_phases", "training_autocast", "training_layout",
+    "SnapshotStore",
 ]  # fmt: skip
+
+
+class SnapshotStore(Protocol):
+    """Where a long training run keeps its state between epochs, so that a killed run resumes where it stopped
+    (:class:`unlearnbench.snapshots.CacheSnapshots` keeps it in the cache)."""
+
+    def due(self) -> bool:
+        """Whether a snapshot should be taken after the epoch that just ended."""
+
+    def load(self) -> dict[str, Any] | None:
+        """The last snapshot, or ``None``."""
+
+    def save(self, snapshot: dict[str, Any]) -> None:
+        """Replace the last snapshot."""
+
+    def clear(self) -> None:
+        """Forget the snapshot (the run finished)."""
 
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 natively: CUDA with bf16 support, or a CPU with AVX512-BF16 or AMX."""
@@ -168,6 +187,7 @@ def train(
     after_step: Callable[[nn.Module], None] | None = None,
     compile_model: bool = False,
     validation: TensorData | None = None,
+    snapshots: SnapshotStore | None = None,
 ) -> TrainStats:
     """Train ``model`` in place on ``data`` with ``recipe``; returns timing and the last loss.
 
@@ -177,14 +197,15 @@ def train(
     ``time_budget`` (seconds) stops after the step that exceeds it. ``after_step(model)`` runs after every
     optimiser step (e.g. to re-apply a mask or clamp weights). ``compile_model`` runs the steps through
     ``torch.compile`` (see :func:`compiled`); the loss function then receives the compiled module.
-    ``validation`` is the data a ``select = "best-val"`` recipe chooses its epoch on.
+    ``validation`` is the data a ``select = "best-val"`` recipe chooses its epoch on; with ``snapshots`` the
+    run resumes from the last snapshot and takes new ones between epochs (see :func:`train_phases`).
     """
     if len(data) == 0:
         raise ValueError("cannot train on an empty dataset")
     return train_phases(
         model, [Phase(data, loss_fn, aux)], recipe, seed=seed, device=device, progress=progress,
         description=description, time_budget=time_budget, after_step=after_step, compile_model=compile_model,
-        validation=validation,
+        validation=validation, snapshots=snapshots,
     )  # fmt: skip
 
 
@@ -200,6 +221,7 @@ def train_phases(
     after_step: Callable[[nn.Module], None] | None = None,
     compile_model: bool = False,
     validation: TensorData | None = None,
+    snapshots: SnapshotStore | None = None,
 ) -> TrainStats:
     """Train ``model`` in place: every epoch runs each phase's pass in order, with one optimiser.
 
@@ -209,6 +231,11 @@ def train_phases(
     model is evaluated on ``validation`` after every epoch and ends with the weights (and BatchNorm
     statistics) of the first epoch of highest accuracy; evaluating draws no random numbers, so the
     training itself is the same as under ``"last"``.
+
+    With ``snapshots`` (phases without ``aux`` streams), the weights, optimiser state, random generators,
+    counters and the best epoch so far are saved after an epoch whenever ``snapshots.due()``, and a run that
+    finds a snapshot continues after its epoch: on a deterministic device the result is bit for bit the
+    uninterrupted run's. The snapshot is cleared when the run finishes.
     """
     phases = [phase for phase in phases if len(phase.data) > 0]
     if not phases:
@@ -231,7 +258,10 @@ def train_phases(
         run = _Run(model, runner, optimizer, generator, recipe, target, after_step, time_budget)
         passes = _resident_passes(phases, target, recipe, seed)
         best = _BestEpoch(validation.to(target), recipe) if recipe.select == "best-val" and validation else None
-        for epoch in range(recipe.epochs):
+        if snapshots is not None and any(phase.aux is not None for phase in phases):
+            snapshots = None  # an endless auxiliary stream cannot be saved
+        first = _resume(snapshots.load(), run, best, scheduler) if snapshots is not None else 0
+        for epoch in range(first, recipe.epochs):
             out_of_time = any(run.one_pass(*one) for one in passes)  # any() stops at the pass that ran out
             if best is not None:
                 best.observe(model, epoch + 1)
@@ -241,12 +271,35 @@ def train_phases(
                 progress(description, epoch + 1, recipe.epochs)
             if out_of_time:
                 break
+            if snapshots is not None and epoch + 1 < recipe.epochs and snapshots.due():
+                snapshots.save({**run.snapshot(epoch + 1), "best": best.snapshot() if best is not None else None})
         seconds = run.finish()
+        if snapshots is not None:
+            snapshots.clear()
     model.eval()
     if best is None:
         return run.stats(seconds)
     best.restore(model)
     return dataclasses.replace(run.stats(seconds), selected_epoch=best.epoch, selected_accuracy=best.accuracy)
+
+
+def _resume(
+    snapshot: dict[str, Any] | None, run: _Run, best: _BestEpoch | None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+) -> int:
+    """Put ``run`` (and ``best``) back into the state of ``snapshot``; the epoch to continue from (0: none)."""
+    if snapshot is None:
+        return 0
+    epoch = int(snapshot["epoch"])
+    if scheduler is not None:
+        with warnings.catch_warnings():  # no optimiser step precedes these: torch would warn about the order
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(epoch):  # replaying the per-epoch steps sets the rate as it was
+                scheduler.step()
+    run.restore(snapshot)
+    if best is not None and snapshot.get("best") is not None:
+        best.restore_snapshot(snapshot["best"])
+    return epoch
 
 
 class _BestEpoch:
@@ -281,6 +334,14 @@ class _BestEpoch:
     def restore(self, model: nn.Module) -> None:
         """Load the kept state into ``model`` (its own layout and device)."""
         model.load_state_dict(self.state)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The best epoch so far, for a training snapshot."""
+        return {"epoch": self.epoch, "accuracy": self.accuracy, "state": self.state}
+
+    def restore_snapshot(self, snapshot: dict[str, Any]) -> None:
+        """The best epoch so far from a training snapshot."""
+        self.epoch, self.accuracy, self.state = snapshot["epoch"], float(snapshot["accuracy"]), snapshot["state"]
 
 
 def _freeze_batchnorm(model: nn.Module) -> None:
@@ -382,6 +443,32 @@ class _Run:
             if self.time_budget is not None and time.perf_counter() - self.start > self.time_budget:
                 return True
         return False
+
+    def snapshot(self, epochs_done: int) -> dict[str, Any]:
+        """What a resumed run needs: weights, optimiser state, generators, counters, the clock."""
+        rng = {"cpu": torch.get_rng_state(), "shuffle": self.generator.get_state()}
+        if self.target.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.target)
+        return {
+            "epoch": epochs_done, "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(), "rng": rng, "steps": self.steps, "images": self.images,
+            "last": self.last, "seconds": time.perf_counter() - self.start,
+        }  # fmt: skip
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """The state of :meth:`snapshot` back in this run (model, optimiser, generators, counters, clock)."""
+        self.model.load_state_dict(snapshot["model"])
+        self.optimizer.load_state_dict(snapshot["optimizer"])
+        rng = snapshot["rng"]
+        torch.set_rng_state(rng["cpu"])
+        self.generator.set_state(rng["shuffle"])
+        if self.target.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], self.target)
+        self.steps, self.images = int(snapshot["steps"]), int(snapshot["images"])
+        last = snapshot["last"]
+        self.last = last.to(self.target) if isinstance(last, torch.Tensor) else None
+        # The pull's anchor stays the one taken at construction: the fresh model, i.e. where the run started.
+        self.start = time.perf_counter() - float(snapshot["seconds"])
 
     def finish(self) -> float:
         """Seconds since the start, once the device has run every queued step."""

@@ -9,8 +9,8 @@
 # --cache  the cache carried between calls (default .gpu-data/cache)
 # --tiny   a CPU smoke test: 1 epoch of every training, 120 training and 100 held-out images (salun-table1:
 #          the file's own split, 14 images forgotten); verdicts are then meaningless
-# NAME     the reproductions to run (default: starting-kit; salun-table1 is estimated at about 2 GPU-hours and
-#          its 182-epoch original at more than one 10-minute call, so it is run by name on longer calls)
+# NAME     the reproductions to run (default: starting-kit; salun-table1, estimated at about 2 GPU-hours, is
+#          run by name: a killed training resumes from its last snapshot in the cache, so calls add up)
 #
 # Each verdict is written to OUT/NAME/verdict.txt and the exit codes to OUT/summary.txt; the script's own
 # exit code is 0 when every verdict passed.

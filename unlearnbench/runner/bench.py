@@ -36,6 +36,7 @@ from unlearnbench.resources import PeakMemory
 from unlearnbench.runner import diagnostics
 from unlearnbench.selection import did_you_mean
 from unlearnbench.shipped import ShippedWeights, backbone_match_key, find_backbone, load_weights
+from unlearnbench.snapshots import CacheSnapshots
 from unlearnbench.tensordata import TensorData
 from unlearnbench.training import resolve_precision, train
 
@@ -103,6 +104,9 @@ class Bench:
     #: The retrained models' recipe where it differs from the original's (e.g. SalUn's 160-epoch retrain
     #: against its 182-epoch original); None: the original's ``recipe``.
     oracle_recipe: Recipe | None = None
+    #: Seconds between training snapshots of the original and sequentially trained oracles (a killed training
+    #: resumes from the last one, :mod:`unlearnbench.snapshots`).
+    snapshot_seconds: float = 120.0
     data: dict[str, TensorData] = field(init=False)
     _original: TrainedModel | None = field(default=None, init=False)
     _oracles: dict[int, TrainedModel] = field(default_factory=dict, init=False)
@@ -274,6 +278,7 @@ class Bench:
             stats = train(
                 model, data, recipe, seed=seed, device=self.device, progress=self.progress,
                 description=label, compile_model=self.compile_model, validation=validation,
+                snapshots=CacheSnapshots(self.cache, key, self.snapshot_seconds),
             )
         return self._store(role, seed, key, model, stats)
 
