@@ -86,11 +86,17 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (64 models × 200 examples)")
     parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="torch backend: the device the confidences live on")
     args = parser.parse_args(argv)
     if args.quick:
         args.n_models, args.n_examples, args.naive_examples = 64, 200, 2
     n, s = args.n_models, args.n_examples
     unlearned, retrained = synthetic_confidences(n, s, args.seed)
+    if args.device is not None:  # the torch backend computes where its tensors are
+        import torch
+
+        args.backend = "torch"
+        unlearned, retrained = (torch.as_tensor(a, device=args.device) for a in (unlearned, retrained))
 
     forgetting_quality(unlearned[:, :1], retrained[:, :1], backend=args.backend)  # imports, table cache
     start = time.perf_counter()
@@ -100,12 +106,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     k = min(args.naive_examples, s)
     start = time.perf_counter()
-    naive = np.array([naive_epsilon(unlearned[:, i], retrained[:, i]) for i in range(k)])
+    naive = np.array([naive_epsilon(_host(unlearned[:, i]), _host(retrained[:, i])) for i in range(k)])
     naive_per_example = (time.perf_counter() - start) / max(k, 1)
     start = time.perf_counter()
     fast = forgetting_quality(unlearned[:, :k], retrained[:, :k], backend=args.backend)[1]
     fast_subset = (time.perf_counter() - start) / max(k, 1)
-    agree = bool(np.array_equal(naive, fast) and np.array_equal(fast, eps[:k]))
+    agree = bool(np.array_equal(naive, fast) and np.array_equal(fast, np.asarray(eps)[:k]))
     fast_per_example = seconds / s
     speedup = naive_per_example / fast_per_example
     print(
@@ -118,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "n_models": n,
         "n_examples": s,
         "backend": args.backend,
+        "device": str(args.device or "cpu"),
         "seconds": round(seconds, 3),
         f"seconds_{n}x{s}": round(seconds, 3),
         "F": f_value,
@@ -131,6 +138,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     }
     print(json.dumps(result))
     return result
+
+
+def _host(values: object) -> np.ndarray:
+    """A column as a NumPy array (from the device where the torch backend keeps it)."""
+    return values.cpu().numpy() if hasattr(values, "cpu") else np.asarray(values)
 
 
 def _cores() -> int:

@@ -93,3 +93,28 @@ def test_gpu_reproduce_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
     missing = subprocess.run(["bash", str(BENCHMARKS / "gpu" / "reproduce.sh"), "--data", str(tmp_path / "none")],
                              cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
     assert missing.returncode == 4 and "no CIFAR-10 file" in missing.stderr
+
+
+def test_gpu_throughput_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
+    """benchmarks/gpu/throughput.sh --tiny: the three steps' JSON and the summary with the challenge's estimate."""
+    env = {**os.environ, "PYTHON": sys.executable,
+           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu" / "throughput.sh"), "--tiny", "--out", str(out)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    step = json.loads((out / "step.json").read_text())
+    assert summary["loop_vs_bare"] == {name: row["ratio_vs_bare"] for name, row in step["models"].items()}
+    batched = json.loads((out / "batched.json").read_text())["models"]["small_cnn"]
+    per_model_images = 30 * 45_000
+    assert summary["models_per_gpu_hour"]["vmap"] == pytest.approx(batched["vmap"] * 3600 / per_model_images, abs=0.01)
+    challenge = summary["challenge"]
+    expected = 512 * 35 * 45_000 / max(batched["vmap"], batched["sequential"]) / 3600
+    assert challenge["training_hours"] == pytest.approx(expected, abs=0.01) and challenge["gpu_hours"] >= expected
+    bad = subprocess.run(["bash", str(BENCHMARKS / "gpu" / "throughput.sh"), "--bogus"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 4 and "unknown argument" in bad.stderr
+    missing = subprocess.run([sys.executable, str(BENCHMARKS / "gpu" / "summary.py"), str(tmp_path / "none")],
+                             env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert missing.returncode == 4 and "cannot summarise" in missing.stderr
