@@ -260,6 +260,9 @@ class Session:
                 bench.original()
             with bench.phase("oracles"):
                 bench.oracle_pool(self.config.oracles)
+                if bench.oracle_batching == "vmap" and any(item.entry.name == "retrain" for item in self.items):
+                    # The retrain row's replicates (seeds R ... R + S - 1) as one more batched ensemble.
+                    bench.oracle_group(range(self.config.oracles, self.config.oracles + self.config.seeds))
             columns = self._run_items(bench, specs, columns, kept, finished, journal, executor_failed)
         except KeyboardInterrupt:
             interrupted = True

@@ -72,6 +72,10 @@ class Backbone:
     shipped: ShippedWeights | None = None
 
 
+#: Seed of shadow original k (and of its unlearning call) is SHADOW_SEED_BASE + k (:mod:`.shadows`).
+SHADOW_SEED_BASE = 1_000_003
+
+
 @dataclass
 class Bench:
     """The resources of one run, shared by every item."""
@@ -124,7 +128,12 @@ class Bench:
         # Nor the choice of an epoch on the validation split.
         retrain = self.retrain_recipe
         plain = retrain.l2_to_start == 0 and not retrain.freeze_batchnorm and retrain.select == "last"
-        self.oracle_batching = "vmap" if mode == "vmap" and plain and can_batch(self.build_model()) else "sequential"
+        batchable = mode == "vmap" and can_batch(self.build_model())
+        self.oracle_batching = "vmap" if batchable and plain else "sequential"
+        #: The same for shadow originals (the original's recipe); the run's own original is always sequential.
+        own = self.recipe
+        plain_original = own.l2_to_start == 0 and not own.freeze_batchnorm and own.select == "last"
+        self.shadow_batching = "vmap" if batchable and plain_original else "sequential"
 
     @property
     def retrain_recipe(self) -> Recipe:
@@ -134,6 +143,13 @@ class Bench:
     def recipe_of(self, role: str) -> Recipe:
         """The recipe a model of ``role`` trains with."""
         return self.retrain_recipe if role == "oracle" else self.recipe
+
+    def batched_training(self, role: str, seed: int) -> bool:
+        """Whether the model of ``role`` and ``seed`` is trained by the batched loop (even alone): oracles under
+        :attr:`oracle_batching`, shadow originals under :attr:`shadow_batching`, the run's original never."""
+        if role == "oracle":
+            return self.oracle_batching == "vmap"
+        return role == "original" and seed >= SHADOW_SEED_BASE and self.shadow_batching == "vmap"
 
     def phase(self, name: str) -> contextlib.AbstractContextManager[object]:
         """Measure the enclosed code's peak memory under ``name`` (a no-op without ``resources``)."""
@@ -166,8 +182,8 @@ class Bench:
         if role == "oracle":
             parts["splits"] = self.splits_key  # the original sees all training data: split-independent
         # Only non-default training modes enter the key, so caches of the plain sequential loop stay valid.
-        if role == "oracle" and self.oracle_batching != "sequential":
-            parts["training"] = self.oracle_batching
+        if self.batched_training(role, seed):
+            parts["training"] = "vmap"
         elif self.compile_model:
             parts["compile"] = True
         return parts
@@ -269,7 +285,7 @@ class Bench:
             return hit
         model = self.new_model(seed)
         recipe = self.recipe_of(role)
-        if role == "oracle" and self.oracle_batching == "vmap":
+        if self.batched_training(role, seed):
             stats = train_batched([model], data, recipe, [seed], self.device, self.progress, label)[0]
         else:
             validation = self.data["val"] if recipe.select == "best-val" else None
@@ -350,28 +366,47 @@ class Bench:
 
     def oracle_pool(self, count: int) -> list[TrainedModel]:
         """Oracles 0..count-1; under the ``vmap`` mode the uncached ones are trained together."""
-        if self.oracle_batching == "vmap":
-            self._train_together([seed for seed in range(count) if seed not in self._oracles])
-        return [self.oracle(seed) for seed in range(count)]
+        return self.oracle_group(range(count))
 
-    def _train_together(self, seeds: Sequence[int]) -> None:
+    def oracle_group(self, seeds: Sequence[int]) -> list[TrainedModel]:
+        """Retrained models of ``seeds`` (e.g. the ``retrain`` row's replicates, held-out targets); under the
+        ``vmap`` mode the uncached ones are trained together as one batched ensemble."""
+        if self.oracle_batching == "vmap":
+            self._train_together("oracle", [seed for seed in seeds if seed not in self._oracles])
+        return [self.oracle(seed) for seed in seeds]
+
+    def shadow_originals(self, seeds: Sequence[int]) -> list[TrainedModel]:
+        """Models trained like the original under ``seeds`` (≥ :data:`SHADOW_SEED_BASE`); under the ``vmap``
+        mode the uncached ones are trained together (their keys say so), the run's own original never is."""
+        if any(seed < SHADOW_SEED_BASE for seed in seeds):
+            raise ValueError(f"shadow seeds start at {SHADOW_SEED_BASE}")
+        if self.shadow_batching == "vmap":
+            self._train_together("original", list(seeds))
+        return [self.trained_original(seed, f"shadow original {seed - SHADOW_SEED_BASE}") for seed in seeds]
+
+    def _train_together(self, role: str, seeds: Sequence[int]) -> None:
+        """Train the uncached models of ``role`` and ``seeds`` as one batched ensemble and store each."""
         missing: list[tuple[int, str]] = []
         for seed in seeds:
-            key = self.model_key("oracle", seed)
-            hit = self._cached_model("oracle", seed, key)
+            key = self.model_key(role, seed)
+            hit = self._cached_model(role, seed, key)
             if hit is not None:
-                self._oracles[seed] = hit
+                if role == "oracle":
+                    self._oracles[seed] = hit
             else:
                 missing.append((seed, key))
         if not missing:
             return
         models = [self.new_model(seed) for seed, _ in missing]
-        label = f"oracles {missing[0][0]}-{missing[-1][0]}" if len(missing) > 1 else f"oracle {missing[0][0]}"
+        name = "oracle" if role == "oracle" else "shadow original"
+        label = f"{name}s {missing[0][0]}-{missing[-1][0]}" if len(missing) > 1 else f"{name} {missing[0][0]}"
         seeds = [seed for seed, _ in missing]
-        retain = self.data["retain"]
-        all_stats = train_batched(models, retain, self.retrain_recipe, seeds, self.device, self.progress, label)
+        data = self.data["retain"] if role == "oracle" else self.data["train"]
+        all_stats = train_batched(models, data, self.recipe_of(role), seeds, self.device, self.progress, label)
         for (seed, key), model, stats in zip(missing, models, all_stats):
-            self._oracles[seed] = self._store("oracle", seed, key, model, stats)
+            stored = self._store(role, seed, key, model, stats)
+            if role == "oracle":
+                self._oracles[seed] = stored
 
     def metric_key(self, spec: MetricSpec, output_keys: Sequence[str], oracle_count: int) -> str:
         """Content key of one metric's values: the metric's code, the evaluated outputs and the references."""

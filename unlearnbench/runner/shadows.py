@@ -9,7 +9,9 @@ A metric that declares ``"shadows"`` in ``needs`` gets, per item:
 * ``target_retrained_outputs``: S retrained models held out from every other use (oracle seeds
   R + S … R + 2S − 1): the reference pool is 0 … R − 1 and the ``retrain`` row's replicates R … R + S − 1.
 
-Shadow originals are cached under the ``original`` role with their own seed, unlearned shadows under the
+Under ``train_batching = "vmap"`` the missing shadow originals are trained together as one batched ensemble, and
+so are the held-out retrained models (their keys say so). Shadow originals are cached under the ``original`` role
+with their own seed, unlearned shadows under the
 ``unlearned`` key scheme with a ``shadow`` marker, so a second run (or another metric needing them) trains
 nothing again. The seeds are far from the original's ``base_seed``, the oracles', the methods' fresh-model
 seeds (seed + 7919) and the random reference (2 000 003 011).
@@ -25,17 +27,13 @@ from unlearnbench.api import Method, ModelOutputs, metric_needs
 from unlearnbench.cache import content_key
 from unlearnbench.evaluation import state_dict_cpu
 from unlearnbench.registry import Entry
-from unlearnbench.runner.bench import Bench, TrainedModel
+from unlearnbench.runner.bench import SHADOW_SEED_BASE, Bench, TrainedModel
 from unlearnbench.runner.replicate import UNLEARNED_ROLE, unlearn_once
 
 __all__ = [
     "SHADOW_SEED_BASE", "ShadowArtifacts", "held_out_retrained", "shadow_artifacts", "shadow_count", "shadow_keys",
     "shadow_original",
 ]  # fmt: skip
-
-#: Seed of shadow original k (and of its unlearning call) is SHADOW_SEED_BASE + k.
-SHADOW_SEED_BASE = 1_000_003
-
 
 @dataclass(frozen=True)
 class ShadowArtifacts:
@@ -54,7 +52,7 @@ def shadow_original(bench: Bench, k: int) -> TrainedModel:
 def held_out_retrained(bench: Bench, count: int) -> list[TrainedModel]:
     """``count`` retrained models used by nothing else: oracle seeds R + S … R + S + count − 1."""
     first = bench.oracle_count + count
-    return [bench.oracle(first + s) for s in range(count)]
+    return bench.oracle_group(range(first, first + count))
 
 
 def _shadow_key(bench: Bench, entry: Entry, merged: Mapping[str, Any], k: int) -> str:
@@ -85,6 +83,9 @@ def shadow_artifacts(
     """
     outputs: list[ModelOutputs] = []
     keys: list[str] = []
+    # The shadow originals still to unlearn are trained first, together under the vmap mode.
+    missing = [k for k in range(shadows) if bench.cache.load_outputs(_shadow_key(bench, entry, merged, k)) is None]
+    bench.shadow_originals([SHADOW_SEED_BASE + k for k in missing])
     for k in range(shadows):
         key = _shadow_key(bench, entry, merged, k)
         hit = bench.cache.load_outputs(key)
