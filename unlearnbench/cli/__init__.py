@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from unlearnbench.config import Config
     from unlearnbench.plugins import PluginSet
     from unlearnbench.registry import Registry
+    from unlearnbench.results import RunResults
 
 LIST_KINDS = ("methods", "metrics", "datasets", "models", "executors", "plugins", "presets", "reproductions")
 
@@ -380,10 +381,22 @@ def new_plugin(name: str, directory: str | None) -> int:
 
 @cli.command()
 @click.argument("results_file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default: beside the JSON).")
+@click.option(
+    "-o", "--output", type=click.Path(),
+    help="Output file (a folder for svg; default: beside the JSON: report.html, results.tex, results.csv, "
+    "results.md, figures/).",
+)  # fmt: skip
 @click.option("--diff", "show_paired", is_flag=True, help="Also print paired differences to retrain (95 % t).")
-def report(results_file: str, output: str | None, show_paired: bool) -> int:
-    """Re-render the table and the HTML report from a results.json, without re-running anything."""
+@click.option(
+    "--format", "output_format", type=click.Choice(["html", "latex", "csv", "markdown", "svg"]), default="html",
+    show_default=True, help="html: the report; latex (booktabs), csv, markdown: the results table; svg: every "
+    "figure as a standalone file.",
+)  # fmt: skip
+@click.option("--columns", multiple=True, metavar="PATTERN", help="Table columns to export (fnmatch over keys).")
+def report(
+    results_file: str, output: str | None, show_paired: bool, output_format: str, columns: tuple[str, ...]
+) -> int:
+    """Re-render the table and the HTML report from a results.json, or export its table or figures."""
     from unlearnbench.reporting.html import write_html
     from unlearnbench.reporting.terminal import TerminalReporter
     from unlearnbench.results import ResultsFormatError, load
@@ -394,11 +407,43 @@ def report(results_file: str, output: str | None, show_paired: bool) -> int:
         raise UsageError(str(exc)) from None
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # hand-edited into another shape
         raise UsageError(f"{results_file}: malformed results: {type(exc).__name__}: {exc}") from None
+    if output_format != "html":
+        return _export(results, Path(results_file), output, output_format, columns)
     target = Path(output) if output else Path(results_file).with_name("report.html")
     write_html(results, target)
     reporter = TerminalReporter(show_paired=show_paired)
     reporter.print_results(results)
     reporter.line(f"report written to {target}")
+    return 0
+
+
+_EXPORT_NAMES = {"latex": "results.tex", "csv": "results.csv", "markdown": "results.md", "svg": "figures"}
+
+
+def _export(
+    results: RunResults, results_file: Path, output: str | None, output_format: str, patterns: tuple[str, ...]
+) -> int:
+    """Write the table (latex, csv, markdown) or every figure (svg) of ``results``; one line says where."""
+    from unlearnbench.reporting import exports
+    from unlearnbench.results import atomic_write_text
+
+    target = Path(output) if output else results_file.with_name(_EXPORT_NAMES[output_format])
+    try:
+        if output_format == "svg":
+            target.mkdir(parents=True, exist_ok=True)
+            files = exports.figure_files(results)
+            for name, document in files.items():
+                atomic_write_text(target / name, document)
+            click.echo(f"{len(files)} figures written to {target}")
+            return 0
+        columns = exports.select_columns(results, patterns)
+        if patterns and not columns:
+            raise UsageError(f"--columns {' '.join(patterns)} matches no column of {results_file}")
+        writer = {"latex": exports.to_latex, "csv": exports.to_csv, "markdown": exports.to_markdown}[output_format]
+        atomic_write_text(target, writer(results, columns))
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"{output_format} table written to {target}")
     return 0
 
 
