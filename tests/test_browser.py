@@ -252,3 +252,23 @@ def test_screenshot(opened: WebDriver) -> None:
     target = ARTIFACTS / "report.png"
     target.write_bytes(png)
     assert png.startswith(b"\x89PNG") and os.path.getsize(target) > 10_000
+
+
+def test_the_ranking_opens_the_report_in_order_with_its_marks_and_no_overflow(opened: WebDriver, report: Path) -> None:
+    from unlearnbench.reporting.ranking import rank
+
+    opened.command("POST", "/window/rect", {"width": 1280, "height": 800})
+    opened.run("window.scrollTo(0, 0)")
+    expected = rank(_with_contestants(load(report.with_name("results.json"))))
+    assert expected is not None and expected.items
+    shown = opened.run("return Array.from(document.querySelectorAll('#ranking-table tbody tr:not(.baseline) th'))"
+                       ".map(t => t.textContent)")  # fmt: skip
+    assert shown == [item.item_id for item in expected.items]
+    ties = opened.run("return document.querySelectorAll('#ranking-table .tie').length")
+    assert ties == sum(item.tied_with_above for item in expected.items)
+    top = opened.run("return document.querySelector('#ranking-table').getBoundingClientRect().top")
+    height = opened.run("return window.innerHeight")
+    assert top < height, "the ranking starts on the first screen"
+    width = opened.run("return window.innerWidth")
+    assert opened.run("return document.querySelector('#ranking-table').getBoundingClientRect().right") <= width
+    assert opened.run("return document.documentElement.scrollWidth") <= width  # no horizontal scrolling

@@ -36,6 +36,7 @@ from unlearnbench.reporting import (
 )
 from unlearnbench.reporting.data_figures import channel_names, dataset_figures
 from unlearnbench.reporting.figures import Figure, item_figures, pareto_figure, pareto_zoom_figure
+from unlearnbench.reporting.ranking import distance_text, quantity_text, rank, tie_text
 from unlearnbench.reporting.svg import CHART_CSS
 from unlearnbench.reporting.verdict import verdict_headline, verdict_rows
 from unlearnbench.reproduction import judge, reproduction_for_preset
@@ -103,6 +104,9 @@ def _context(results: RunResults) -> dict[str, Any]:
     items = [_item(results, index, item) for index, item in enumerate(results.items)]
     data = dataset_view(results.dataset)
     toc = [("summary", "Results")]
+    ranking = _ranking_view(results)
+    if ranking is not None:
+        toc.insert(0, ("ranking", "Ranking"))
     if pareto:
         toc.append(("pareto", "Forgetting vs utility vs time"))
     reproduction = _reproduction_view(results)
@@ -110,6 +114,7 @@ def _context(results: RunResults) -> dict[str, Any]:
         toc.insert(1, ("reproduction", "Reproduction"))
     toc += [("items", "Methods"), ("dataset", "Dataset")]
     return {
+        "ranking": ranking,
         "reproduction": reproduction,
         "r": results,
         "title": f"unlearnbench report {results.run_id}".strip(),
@@ -133,6 +138,26 @@ def _context(results: RunResults) -> dict[str, Any]:
         "toc_methods": _toc_methods(results),
         "best_marker": BEST_MARKER,
     }
+
+
+def _ranking_view(results: RunResults) -> dict[str, Any] | None:
+    """The ranking by distance to retraining for the template (None where it cannot be computed)."""
+    ranked = rank(results)
+    if ranked is None or not ranked.items:
+        return None
+    anchors = {item.item_id: f"item-{index}" for index, item in enumerate(results.items)}
+    rows = [
+        {
+            "item_id": item.item_id, "anchor": anchors.get(item.item_id), "distance": distance_text(item),
+            "tied": item.tied_with_above, "tie": tie_text(item).replace("≈", "not significantly different from the "
+                                                                          "method above", 1),
+            "ta": "—" if item.test_accuracy is None else f"{item.test_accuracy:.3f}",
+            "seconds": "—" if item.seconds is None else format_number(item.seconds),
+        }
+        for item in ranked.items
+    ]  # fmt: skip
+    original = distance_text(ranked.original) if ranked.original is not None else None
+    return {"rows": rows, "quantities": quantity_text(ranked), "test": ranked.test, "original": original}
 
 
 def _reproduction_view(results: RunResults) -> dict[str, Any] | None:

@@ -153,6 +153,39 @@ def _column_widths(results: RunResults, table: list[tuple[ItemResult, list[Cell]
     return widths
 
 
+def render_ranking(results: RunResults, limit: int = 10) -> Table | None:
+    """The ranking by distance to retraining (:mod:`unlearnbench.reporting.ranking`), best ``limit`` first."""
+    from unlearnbench.reporting.ranking import distance_text, quantity_text, rank, tie_text
+
+    ranking = rank(results)
+    if ranking is None or not ranking.items:
+        return None
+    shown = ranking.items[:limit]
+    more = f"; {len(ranking.items) - limit} more in the report" if len(ranking.items) > limit else ""
+    table = Table(
+        title="Ranking: distance to retraining (lower is better)",
+        caption=f"mean |method − retrain| over {quantity_text(ranking)}, per seed, 95 % t-interval; ≈: not "
+        f"significantly different from the row above, by a {ranking.test}{more}",
+        title_justify="left", caption_justify="left",
+    )  # fmt: skip
+    table.add_column("#", justify="right")
+    table.add_column("method", overflow="fold")
+    table.add_column("distance [95 %]", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("TA", justify="right")
+    table.add_column("seconds", justify="right")
+    for index, item in enumerate(shown, start=1):
+        table.add_row(
+            str(index), escape(item.item_id), distance_text(item), tie_text(item),
+            "—" if item.test_accuracy is None else f"{item.test_accuracy:.3f}",
+            "—" if item.seconds is None else f"{item.seconds:.2f}",
+        )  # fmt: skip
+    if ranking.original is not None:
+        table.add_row("", Text("original (does nothing)", style="dim"), Text(distance_text(ranking.original),
+                      style="dim"), "", "", "")  # fmt: skip
+    return table
+
+
 def render_tables(results: RunResults, width: int) -> list[Table]:
     """:func:`render_table` split into consecutive column groups that each fit ``width`` characters.
 
@@ -389,6 +422,10 @@ class TerminalReporter:
             for table in render_tables(results, self.console.width):
                 self.console.print()
                 self.console.print(table)
+            ranking = render_ranking(results)
+            if ranking is not None:
+                self.console.print()
+                self.console.print(ranking)
             if self.show_paired:
                 from unlearnbench.reporting.paired import render_paired_table
 
