@@ -177,6 +177,8 @@ class Adversarial:
     """The CS354 course report's adversarial unlearning, with the notebook's bugs fixed."""
 
     name: ClassVar[str] = "adversarial"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget", "original")
     description: ClassVar[str] = (
         "Discriminator on logits (forget vs retain) fooled by the model, plus distillation to the frozen "
         "original on retain (CS354 course report)"

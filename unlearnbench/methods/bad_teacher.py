@@ -112,6 +112,8 @@ class BadTeacher:
     """Unlearning with a competent and an incompetent teacher (Bad-Teacher / "blindspot" unlearning)."""
 
     name: ClassVar[str] = "bad_teacher"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget", "original", "new_model")
     description: ClassVar[str] = (
         "Student distils the original on retain and a randomly initialised teacher on forget "
         "(Chundawat et al., AAAI 2023)"

@@ -113,6 +113,8 @@ class BoundaryExpand:
     """Train the forget set into an extra shadow class, then prune the shadow neuron."""
 
     name: ClassVar[str] = "boundary_expand"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("forget",)
     description: ClassVar[str] = (
         "Boundary Expanding: train forget examples into an extra shadow class, then prune its neuron "
         "(Chen et al., CVPR 2023)"

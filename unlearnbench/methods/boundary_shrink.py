@@ -161,6 +161,8 @@ class BoundaryShrink:
     """Fine-tune on the forget set relabelled, batch by batch, with the original's FGSM nearest classes."""
 
     name: ClassVar[str] = "boundary_shrink"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("forget", "original")
     description: ClassVar[str] = (
         "Boundary Shrink: relabel forget examples with the nearest class found by an FGSM step on the "
         "original, fine-tune (Chen et al., CVPR 2023)"

@@ -192,6 +192,8 @@ class CFk:
     """CF-k: fine-tune only the last k blocks on the retain set, the rest frozen."""
 
     name: ClassVar[str] = "cf_k"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain",)
     description: ClassVar[str] = (
         "Catastrophic forgetting: fine-tune only the last k blocks on retain (Goel et al., arXiv 2022)"
     )

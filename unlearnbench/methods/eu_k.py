@@ -60,6 +60,8 @@ class EUk:
     """EU-k: re-initialise the last k blocks and train only them on the retain set."""
 
     name: ClassVar[str] = "eu_k"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "new_model")
     description: ClassVar[str] = (
         "Exact unlearning of the last k blocks: re-initialise them and retrain only them on the retain set "
         "(Goel et al., arXiv 2022)"

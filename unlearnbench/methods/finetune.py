@@ -27,6 +27,8 @@ class Finetune:
     """Fine-tuning on the retain set with the bench's training loop."""
 
     name = "finetune"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain",)
     description = (
         "Fine-tune on the retain set (Warnecke et al., NDSS 2023; NeurIPS 2023 unlearning challenge baseline)"
     )

@@ -139,6 +139,8 @@ class FisherForgetting:
     """Gaussian noise with variance ∝ α / Fisher(retain) added to the weights."""
 
     name: ClassVar[str] = "fisher_forgetting"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget")
     description: ClassVar[str] = (
         "Fisher forgetting: noise with variance alpha / Fisher of the retain set added to the weights "
         "(Golatkar et al., CVPR 2020)"

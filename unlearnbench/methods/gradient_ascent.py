@@ -40,6 +40,8 @@ class GradientAscent:
     """NegGrad: SGD on the negated cross-entropy of the forget set."""
 
     name: ClassVar[str] = "gradient_ascent"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("forget",)
     description: ClassVar[str] = (
         "Gradient ascent on the forget set, NegGrad (Thudi et al., EuroS&P 2022; Golatkar et al., CVPR 2020)"
     )

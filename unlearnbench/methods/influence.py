@@ -113,6 +113,8 @@ class Influence:
     """One influence-function (Newton) step with Jia et al.'s WoodFisher inverse Hessian."""
 
     name: ClassVar[str] = "influence"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget")
     description: ClassVar[str] = (
         "Influence unlearning: one Newton step with a WoodFisher inverse Hessian of retain gradients "
         "(Izzo et al., AISTATS 2021; Jia et al., NeurIPS 2023)"

@@ -78,6 +78,8 @@ class L1Sparse:
     """Sparsity-aware unlearning: retain fine-tuning with a linearly decaying ℓ1 penalty."""
 
     name: ClassVar[str] = "l1_sparse"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain",)
     description: ClassVar[str] = (
         "Fine-tune on the retain set with a decaying l1 weight penalty (Jia et al., NeurIPS 2023)"
     )

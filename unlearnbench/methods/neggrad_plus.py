@@ -110,6 +110,8 @@ class NegGradPlus:
     """NegGrad+: a weighted sum of retain descent and forget ascent, one SGD step at a time."""
 
     name: ClassVar[str] = "neggrad_plus"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget")
     description: ClassVar[str] = (
         "NegGrad+: α·CE(retain) − (1−α)·CE(forget) in every step (Kurmanji et al., NeurIPS 2023)"
     )

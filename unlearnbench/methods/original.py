@@ -20,6 +20,8 @@ class Original:
     """Returns the original model as it is (reference row)."""
 
     name = "original"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ()
     description = "Reference: the original model, trained on retain + forget (nothing is forgotten)"
     defaults: dict[str, object] = {}
     fidelity: ClassVar[Fidelity] = Fidelity(

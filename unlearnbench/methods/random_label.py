@@ -198,6 +198,8 @@ class RandomLabel:
     """RL: every epoch a forget pass with random labels, then a retain pass, with one optimiser."""
 
     name: ClassVar[str] = "random_label"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget")
     description: ClassVar[str] = (
         "Fine-tune on forget examples with random wrong labels, then on the retain set, every epoch "
         "(Golatkar et al., CVPR 2020; RL of Fan et al., ICLR 2024)"

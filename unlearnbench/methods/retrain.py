@@ -26,6 +26,8 @@ class Retrain:
     """Retraining from scratch on the retain set: the gold standard every method is judged against."""
 
     name = "retrain"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("oracle",)
     description = "Reference: retrain from scratch on the retain set, the exact unlearning oracle"
     defaults: dict[str, object] = {}
     fidelity: ClassVar[Fidelity] = Fidelity(

@@ -76,6 +76,8 @@ class SalUn:
     """Random-label unlearning restricted to the weights most salient for the forget loss."""
 
     name: ClassVar[str] = "salun"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget")
     description: ClassVar[str] = (
         "Saliency unlearning: random labels on the forget set, then the retain set, updating only the "
         "top-gradient weights (Fan et al., ICLR 2024)"

@@ -125,6 +125,8 @@ class SalUnSoft:
     """SalUn-soft: random-label training with a decaying soft-thresholding step towards each epoch's start."""
 
     name: ClassVar[str] = "salun_soft"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget")
     description: ClassVar[str] = (
         "SalUn with soft thresholding: random labels on forget ∪ retain, each step's change shrunk towards the "
         "epoch's start by a proximal step (Fan et al., ICLR 2024, SalUn-soft)"

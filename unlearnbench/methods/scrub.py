@@ -117,6 +117,8 @@ class Scrub:
     """SCRUB: alternating max-passes on the forget set and min-passes on the retain set; SCRUB+R optional."""
 
     name: ClassVar[str] = "scrub"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget", "original", "val")
     description: ClassVar[str] = (
         "SCRUB: student maximises KL to the original on forget, minimises KL + CE on retain, alternating "
         "(Kurmanji et al., NeurIPS 2023)"

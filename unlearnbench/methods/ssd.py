@@ -94,6 +94,8 @@ class SSD:
     """Selective Synaptic Dampening: shrink weights far more important to the forget set than to the data."""
 
     name: ClassVar[str] = "ssd"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget")
     description: ClassVar[str] = (
         "Selective synaptic dampening of weights whose Fisher importance is far higher on the forget set "
         "(Foster et al., AAAI 2024)"

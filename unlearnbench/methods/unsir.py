@@ -133,6 +133,8 @@ class UNSIR:
     """Error-maximising noise per forget class, one impair epoch, one repair epoch."""
 
     name: ClassVar[str] = "unsir"
+    #: What ``unlearn`` reads from its context (checked by the runner: unlearnbench.runner.access).
+    data_access: ClassVar[tuple[str, ...]] = ("retain", "forget")
     description: ClassVar[str] = (
         "UNSIR: learn error-maximising noise for the forget classes, impair on it, repair on retain "
         "(Tarun et al., IEEE TNNLS 2023)"

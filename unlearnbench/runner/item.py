@@ -22,6 +22,7 @@ from unlearnbench.errors import MetricNotApplicable, UsageError
 from unlearnbench.registry import Entry, MetricSpec
 from unlearnbench.resources import item_phase
 from unlearnbench.results import ItemResult, Outcome, SeedResult
+from unlearnbench.runner.access import access_summary, declared_access
 from unlearnbench.runner.bench import Bench, TrainedModel
 from unlearnbench.runner.diagnostics import item_diagnostics
 from unlearnbench.runner.guards import (
@@ -120,6 +121,7 @@ def run_item(
             break
     population, intervals = run.population_metrics(seeds[0]) if run.unlearned else ({}, {})
     outcome: Outcome = "failed" if "unlearn" in run.errors else ("error" if run.errors else "passed")
+    run.record_access()
     return result(
         outcome=outcome, seeds=tuple(run.seed_results), population=population,
         summary=summaries(run.seed_results, population, len(seeds), intervals), errors=run.errors,
@@ -305,6 +307,13 @@ class ItemRun:
             "target_retrained_outputs": self.shadows.target_retrained_outputs,
         }
         return metric_key, extra
+
+    def record_access(self) -> None:
+        """The item's data-access line (:mod:`unlearnbench.runner.access`) into its notes, where recorded."""
+        records = [r.access for r in self.replicates if r.access is not None]
+        if records:
+            summary = access_summary(records, declared_access(self.entry.cls))
+            self.notes["data access"] = summary["line"]
 
     # ----------------------------------------------------------------- diagnostics
 

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearnbench.api import Method, ModelOutputs, UnlearnContext, metric_needs, metric_scope
+from unlearnbench.api import Method, ModelOutputs, metric_needs, metric_scope
 from unlearnbench.evaluation import copy_model, freeze, state_dict_cpu
 from unlearnbench.registry import MetricSpec
+from unlearnbench.runner.access import TrackedContext, access_record, counted_steps
 from unlearnbench.runner.bench import Bench
 from unlearnbench.runner.guards import check_original_untouched, time_limit
 from unlearnbench.runner.metricrun import MetricValueError
@@ -41,6 +42,8 @@ class Replicate:
     seconds: float
     cached: bool
     state: dict[str, torch.Tensor] | None = None
+    #: What the method touched (:func:`unlearnbench.runner.access.access_record`); None where not recorded.
+    access: dict[str, Any] | None = None
 
 
 def unlearned_replicate(
@@ -54,21 +57,23 @@ def unlearned_replicate(
     hit = bench.cache.load_outputs(key)
     state_hit = bench.cache.load_state(UNLEARNED_ROLE, key) if weights else None
     if hit is not None and (not weights or state_hit is not None):
-        return Replicate(hit[0], float(hit[1]["seconds"]), True, state_hit[0] if state_hit else None)
+        state = state_hit[0] if state_hit else None
+        return Replicate(hit[0], float(hit[1]["seconds"]), True, state, hit[1].get("access"))
     meta: dict[str, Any] = {"item": item_id, "seed": seed}
     if state_hit is not None:  # weights kept, outputs lost: evaluating is enough
         state, state_meta = state_hit
         outputs = bench.outputs_of(bench.model_from_state(state))
-        bench.cache.save_outputs(key, outputs, {**meta, "seconds": float(state_meta["seconds"])})
-        return Replicate(outputs, float(state_meta["seconds"]), True, state)
-    model, seconds = unlearn_once(bench, method, merged, seed)
+        kept = {**meta, "seconds": float(state_meta["seconds"]), "access": state_meta.get("access")}
+        bench.cache.save_outputs(key, outputs, kept)
+        return Replicate(outputs, float(state_meta["seconds"]), True, state, state_meta.get("access"))
+    model, seconds, access = unlearn_recorded(bench, method, merged, seed)
     outputs = bench.outputs_of(model)
     if not outputs_finite(outputs):
         raise MetricValueError("the unlearned model produces non-finite logits (NaN or inf weights?)")
     state = state_dict_cpu(model)
-    bench.cache.save_state(UNLEARNED_ROLE, key, state, {**meta, "seconds": seconds})
-    bench.cache.save_outputs(key, outputs, {**meta, "seconds": seconds})
-    return Replicate(outputs, seconds, False, state)
+    bench.cache.save_state(UNLEARNED_ROLE, key, state, {**meta, "seconds": seconds, "access": access})
+    bench.cache.save_outputs(key, outputs, {**meta, "seconds": seconds, "access": access})
+    return Replicate(outputs, seconds, False, state, access)
 
 
 def outputs_finite(outputs: ModelOutputs) -> bool:
@@ -97,6 +102,18 @@ def unlearn_once(
 
     Returns the unlearned model (eval mode) and its seconds: the wall time, or what the method charged.
     """
+    model, seconds, _ = unlearn_recorded(bench, method, merged, seed, start_state)
+    return model, seconds
+
+
+def unlearn_recorded(
+    bench: Bench,
+    method: Method,
+    merged: Mapping[str, Any],
+    seed: int,
+    start_state: Mapping[str, torch.Tensor] | None = None,
+) -> tuple[nn.Module, float, dict[str, Any]]:
+    """:func:`unlearn_once`, plus what the method touched (:mod:`unlearnbench.runner.access`)."""
     original_state = bench.original().state if start_state is None else start_state
     model = bench.model_from_state(original_state)
     model.train()
@@ -104,16 +121,17 @@ def unlearn_once(
     ctx = unlearn_context(bench, merged, seed, frozen)
     torch.manual_seed(seed)
     start = time.perf_counter()
-    with time_limit(bench.timeout):
+    with time_limit(bench.timeout), counted_steps() as steps:
         result = method.unlearn(model, ctx)
     seconds = time.perf_counter() - start
     check_original_untouched(frozen, original_state)
     check_result(bench, result)
     result.eval()
-    return result, ctx.charged_seconds if ctx.charged_seconds is not None else seconds
+    charged = ctx.charged_seconds if ctx.charged_seconds is not None else seconds
+    return result, charged, access_record(ctx, steps[0])
 
 
-def unlearn_context(bench: Bench, merged: Mapping[str, Any], seed: int, original: nn.Module) -> UnlearnContext:
+def unlearn_context(bench: Bench, merged: Mapping[str, Any], seed: int, original: nn.Module) -> TrackedContext:
     """The context a method gets for replicate ``seed``: the splits, the frozen original, the run's loop."""
 
     def oracle_model() -> nn.Module:
@@ -121,7 +139,7 @@ def unlearn_context(bench: Bench, merged: Mapping[str, Any], seed: int, original
         ctx.charged_seconds = trained.seconds
         return bench.model_from_state(trained.state)
 
-    ctx = UnlearnContext(
+    ctx = TrackedContext(
         params=dict(merged), seed=seed, device=bench.device, retain=bench.data["retain"],
         forget=bench.data["forget"], val=bench.data["val"], original=original,
         num_classes=bench.raw.num_classes, recipe=bench.recipe,
