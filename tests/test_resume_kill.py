@@ -40,6 +40,9 @@ TIMING_PREFIX = "runtime"
 
 def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # A pinned thread count: the thread policy adapts to how busy the machine is, and results are equal
+    # bitwise only under the same count, so every process of the comparison must use the same one.
+    env["OMP_NUM_THREADS"] = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     return subprocess.Popen(
         [sys.executable, "-m", "unlearnbench", *args], cwd=cwd, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
