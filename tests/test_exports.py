@@ -109,3 +109,22 @@ def test_the_command_writes_each_format_and_refuses_bad_columns(
     assert main(["report", str(path), "--format", "latex", "--columns", "nothing*"]) == 4
     err = capsys.readouterr().err
     assert "matches no column" in err and "Traceback" not in err
+
+
+def test_each_figure_explanation_appears_once_and_every_caption_links_to_it(tmp_path: Path) -> None:
+    """Captions once: a report with several methods explains each kind of figure in one place."""
+    from unlearnbench.reporting.figures import FIGURE_GUIDES
+    from unlearnbench.reporting.html import render_html
+
+    code = main(["run", "--preset", "fake", "--method", "finetune[epochs=1,lr=0.1]", "--method",
+                 "finetune[epochs=1,lr=0.01]", "--epochs", "1", "--oracles", "3", "--cache-dir", str(tmp_path / "c"),
+                 "--output-dir", str(tmp_path / "out"), "-q"])  # fmt: skip
+    assert code == 0
+    html = render_html(load(tmp_path / "out" / "results.json"))
+    from markupsafe import escape
+
+    for kind, (_, text) in FIGURE_GUIDES.items():
+        assert html.count(str(escape(text))) <= 1, kind
+    assert html.count(str(escape(FIGURE_GUIDES["roc"][1]))) == 1 and html.count('href="#guide-roc"') >= 4  # 4 items with a ROC
+    assert html.count('<th scope="row">data access</th>') == 4  # original, retrain and the two methods
+    assert "n/a</th><td><span class=\"mono\">data access" not in html

@@ -34,6 +34,7 @@ from unlearnbench.reporting.svg import (
 from unlearnbench.results import ItemResult, RunResults
 
 __all__ = [
+    "FIGURE_GUIDES",
     "SPLIT_COLORS",
     "Figure",
     "item_figures",
@@ -71,6 +72,33 @@ class Figure:
     caption: str
     svg: str
     wide: bool = False
+    #: The figure's kind when its explanation is shared by every item (:data:`FIGURE_GUIDES`): the report
+    #: then prints the explanation once and ``caption`` holds only what is particular to this figure.
+    guide: str | None = None
+
+
+#: How to read each kind of per-item figure, printed once in the report (the captions keep the numbers).
+FIGURE_GUIDES: dict[str, tuple[str, str]] = {
+    "loss": ("Loss distributions", "The per-example cross-entropy loss (log scale) under the first replicate, "
+             "as a fraction of its split. After good unlearning the forget curve lies on the test curve "
+             "(examples never trained on), not on the retain curve; values beyond the range are counted in "
+             "the edge bins."),
+    "confidence": ("Confidence distributions", "The logit-scaled confidence log(p_y / (1 − p_y)) of every "
+                   "example under the first replicate, read as the loss distributions: the forget curve "
+                   "should lie on the test curve."),
+    "roc": ("Membership attack (loss threshold)", "An attacker calls an example a member when its loss is "
+            "below a threshold; forget examples are the members, test examples the non-members. Log-log axes "
+            "show the low false-positive region where an attack is trustworthy. The closer the forget curve "
+            "to the retrained model's (dashed) and to the dotted chance line, the less the model reveals; "
+            "retain vs test is what the attack achieves on data still trained on."),
+    "classes": ("Forget accuracy per class", "Accuracy on the forget examples of each class, averaged over "
+                "replicates, beside the retrained models' (the target) and the original's. A method that "
+                "only looks good on average shows up here as classes far from the target."),
+    "epsilon": ("Per-example ε behind F", "For each forget example, ε is how well the best attack tells the "
+                "item's replicates from the retrained models; the buckets earn the points shown, from left to "
+                "right, and F is their mean: mass on the left is good forgetting, mass in the last bucket "
+                "scores nothing."),
+}  # fmt: skip
 
 
 def method_colors(results: RunResults) -> dict[str, str]:
@@ -245,9 +273,7 @@ def item_figures(results: RunResults, item: ItemResult, anchor: str) -> list[Fig
             Figure(
                 f"{anchor}-{key}",
                 f"{what} distributions",
-                f"{what} of every example under the first replicate, as a fraction of its split. After good "
-                "unlearning the forget curve lies on the test curve (examples never trained on), not on the "
-                "retain curve; values beyond the range are counted in the edge bins.",
+                "",
                 histogram_svg(
                     float(dist["lo"]),
                     float(dist["hi"]),
@@ -256,6 +282,7 @@ def item_figures(results: RunResults, item: ItemResult, anchor: str) -> list[Fig
                     f"{item.item_id}: {what.lower()}",
                     log=dist.get("scale") == "log10",
                 ),
+                guide=key,
             )
         )
     roc = _roc_figure(results, item, data, anchor)
@@ -299,12 +326,9 @@ def _roc_figure(results: RunResults, item: ItemResult, data: Mapping[str, Any], 
     return Figure(
         f"{anchor}-roc",
         "Membership attack (loss threshold)",
-        f"An attacker calls an example a member when its loss is below a threshold; forget examples are "
-        f"the members, test examples the non-members: {numbers}. Log-log axes show the low false-positive "
-        "region where an attack is trustworthy. The closer the forget curve to the retrained model's "
-        "(dashed) and to the dotted chance line, the less the model reveals; retain vs test is what the "
-        "attack achieves on data still trained on.",
+        f"Forget vs test: {numbers}.",
         svg,
+        guide="roc",
     )
 
 
@@ -353,10 +377,9 @@ def _per_class_figure(
     return Figure(
         f"{anchor}-classes",
         "Forget accuracy per class",
-        "Accuracy on the forget examples of each class, averaged over replicates, beside the retrained "
-        "models' (the target) and the original's. A method that only looks good on average shows up here "
-        "as classes far from the target.",
+        "",
         svg,
+        guide="classes",
     )
 
 
@@ -376,9 +399,8 @@ def _epsilon_figure(item: ItemResult, epsilon: Mapping[str, Any], anchor: str) -
     return Figure(
         f"{anchor}-epsilon",
         "Per-example ε behind F",
-        f"For each forget example, ε is how well the best attack tells this item's replicates from the "
-        f"retrained models. Buckets earn {', '.join(points)} points from left to right, and F = "
-        f"{format_number(float(epsilon.get('F', math.nan)))} is the mean: mass on the left is good "
-        "forgetting, mass in the last bucket scores nothing.",
+        f"Buckets earn {', '.join(points)} points from left to right; F = "
+        f"{format_number(float(epsilon.get('F', math.nan)))}.",
         svg,
+        guide="epsilon",
     )

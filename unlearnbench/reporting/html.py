@@ -35,13 +35,14 @@ from unlearnbench.reporting import (
     table_cells,
 )
 from unlearnbench.reporting.data_figures import channel_names, dataset_figures
-from unlearnbench.reporting.figures import Figure, item_figures, pareto_figure, pareto_zoom_figure
+from unlearnbench.reporting.figures import FIGURE_GUIDES, Figure, item_figures, pareto_figure, pareto_zoom_figure
 from unlearnbench.reporting.ranking import distance_text, quantity_text, rank, tie_text
 from unlearnbench.reporting.svg import CHART_CSS
 from unlearnbench.reporting.verdict import verdict_headline, verdict_rows
 from unlearnbench.reproduction import judge, reproduction_for_preset
 from unlearnbench.resources import item_peaks_text, run_peaks_text
 from unlearnbench.results import Column, ItemResult, RunResults, atomic_write_text
+from unlearnbench.runner.access import ACCESS_NOTE
 
 __all__ = ["TEMPLATE_NAME", "dataset_view", "figure_view", "render_html", "render_template", "write_html"]
 
@@ -95,7 +96,15 @@ def figure_view(figure: Figure) -> dict[str, Any]:
         "caption": figure.caption,
         "svg": Markup(figure.svg),
         "wide": figure.wide,
+        "guide": f"guide-{figure.guide}" if figure.guide else None,
     }
+
+
+def guides_view(items: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The explanation of each kind of item figure that the report shows, once, in :data:`FIGURE_GUIDES` order."""
+    present = {f["guide"] for item in items for f in item["figures"] if f["guide"]}
+    return [{"anchor": f"guide-{kind}", "title": title, "text": text}
+            for kind, (title, text) in FIGURE_GUIDES.items() if f"guide-{kind}" in present]  # fmt: skip
 
 
 def _context(results: RunResults) -> dict[str, Any]:
@@ -131,6 +140,7 @@ def _context(results: RunResults) -> dict[str, Any]:
         "columns": _columns(results),
         "rows": _rows(results),
         "items": items,
+        "guides": guides_view(items),
         "dataset": data["fields"],
         "data": data,
         "pareto": [figure_view(f) for f in pareto],
@@ -312,7 +322,8 @@ def _item(results: RunResults, index: int, item: ItemResult) -> dict[str, Any]:
             for seed in item.seeds
         ],
         "population": [(labels.get(k, k), _number_or_dash(v)) for k, v in item.population.items()],
-        "notes": sorted(item.notes.items()),
+        "notes": sorted((k, v) for k, v in item.notes.items() if k != ACCESS_NOTE),
+        "access": item.notes.get(ACCESS_NOTE),
         "errors": [
             {"where": where, "short": short_error(message), "full": message.rstrip()}
             for where, message in item.errors.items()

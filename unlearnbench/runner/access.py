@@ -19,7 +19,9 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from unlearnbench.api import UnlearnContext
 
-__all__ = ["ACCESS", "TrackedContext", "access_record", "access_summary", "counted_steps", "declared_access"]
+__all__ = [
+    "ACCESS", "ACCESS_NOTE", "TrackedContext", "access_record", "access_summary", "counted_steps", "declared_access",
+]  # fmt: skip
 
 #: Access name → the context attribute it watches and how the report names it.
 ACCESS: dict[str, tuple[str, str]] = {
@@ -30,6 +32,8 @@ ACCESS: dict[str, tuple[str, str]] = {
     "oracle": ("oracle_model", "retrained oracle"),
     "new_model": ("new_model", "freshly initialised model"),
 }
+#: The item note that holds the access line (results.json ``notes``; the report shows it as its own row).
+ACCESS_NOTE = "data access"
 _WATCHED = {attribute: name for name, (attribute, _) in ACCESS.items()}
 _SPLITS = ("retain", "forget", "val")
 

@@ -22,7 +22,7 @@ from unlearnbench.errors import MetricNotApplicable, UsageError
 from unlearnbench.registry import Entry, MetricSpec
 from unlearnbench.resources import item_phase
 from unlearnbench.results import ItemResult, Outcome, SeedResult
-from unlearnbench.runner.access import access_summary, declared_access
+from unlearnbench.runner.access import ACCESS_NOTE, access_summary, declared_access
 from unlearnbench.runner.bench import Bench, TrainedModel
 from unlearnbench.runner.diagnostics import item_diagnostics
 from unlearnbench.runner.guards import (
@@ -313,7 +313,7 @@ class ItemRun:
         records = [r.access for r in self.replicates if r.access is not None]
         if records:
             summary = access_summary(records, declared_access(self.entry.cls))
-            self.notes["data access"] = summary["line"]
+            self.notes[ACCESS_NOTE] = summary["line"]
 
     # ----------------------------------------------------------------- diagnostics
 
