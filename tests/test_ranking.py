@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 import scipy.stats
@@ -81,3 +82,21 @@ def test_no_ranking_without_a_retrain_row_and_the_console_table() -> None:
     assert ranked is not None
     assert "good[x=1]" in text and distance_text(ranked.items[0]) in text and "original (does nothing)" in text
     assert distance_text(ranked.items[0]).count("[") == 1 and "-" not in distance_text(ranked.items[0])
+
+
+def test_report_rank_by_chooses_the_quantities_and_refuses_an_unknown_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from unlearnbench.cli import main
+    from unlearnbench.results import save
+
+    results = _results(_item("original", ORIGINAL), _item("retrain", RETRAIN), _item("good[x=1]", GOOD))
+    path = tmp_path / "results.json"
+    save(results, path)
+    assert main(["report", str(path), "--rank-by", "accuracy.FA", "--rank-by", "simple_mia"]) == 0
+    out = capsys.readouterr().out
+    assert "over accuracy.FA, simple_mia" in out.replace("\n", " ")
+    html = (tmp_path / "report.html").read_text()
+    assert "accuracy.FA, simple_mia" in html
+    assert main(["report", str(path), "--rank-by", "nope"]) == 4
+    assert "--rank-by nope: no such column" in capsys.readouterr().err

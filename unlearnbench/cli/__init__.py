@@ -393,9 +393,14 @@ def new_plugin(name: str, directory: str | None) -> int:
     "figure as a standalone file.",
 )  # fmt: skip
 @click.option("--columns", multiple=True, metavar="PATTERN", help="Table columns to export (fnmatch over keys).")
+@click.option(
+    "--rank-by", multiple=True, metavar="KEY",
+    help="Column keys the ranking's distance averages (default: FA, RA, TA and the run's strongest MIA).",
+)  # fmt: skip
 def report(
-    results_file: str, output: str | None, show_paired: bool, output_format: str, columns: tuple[str, ...]
-) -> int:
+    results_file: str, output: str | None, show_paired: bool, output_format: str, columns: tuple[str, ...],
+    rank_by: tuple[str, ...],
+) -> int:  # fmt: skip
     """Re-render the table and the HTML report from a results.json, or export its table or figures."""
     from unlearnbench.reporting.html import write_html
     from unlearnbench.reporting.terminal import TerminalReporter
@@ -409,9 +414,12 @@ def report(
         raise UsageError(f"{results_file}: malformed results: {type(exc).__name__}: {exc}") from None
     if output_format != "html":
         return _export(results, Path(results_file), output, output_format, columns)
+    unknown = sorted(set(rank_by) - {column.key for column in results.columns})
+    if unknown:
+        raise UsageError(f"--rank-by {unknown[0]}: no such column in {results_file}")
     target = Path(output) if output else Path(results_file).with_name("report.html")
-    write_html(results, target)
-    reporter = TerminalReporter(show_paired=show_paired)
+    write_html(results, target, rank_by or None)
+    reporter = TerminalReporter(show_paired=show_paired, rank_by=rank_by or None)
     reporter.print_results(results)
     reporter.line(f"report written to {target}")
     return 0

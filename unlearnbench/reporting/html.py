@@ -73,15 +73,15 @@ def render_template(template: str, /, **context: Any) -> str:
     return _environment().get_template(template).render(**context)
 
 
-def render_html(results: RunResults) -> str:
-    """The whole report as one HTML document."""
-    return render_template(TEMPLATE_NAME, **_context(results))
+def render_html(results: RunResults, rank_by: Sequence[str] | None = None) -> str:
+    """The whole report as one HTML document; ``rank_by`` replaces the ranking's quantities (column keys)."""
+    return render_template(TEMPLATE_NAME, **_context(results, rank_by))
 
 
-def write_html(results: RunResults, path: str | os.PathLike[str]) -> Path:
+def write_html(results: RunResults, path: str | os.PathLike[str], rank_by: Sequence[str] | None = None) -> Path:
     """Render and write the report atomically; returns the path written."""
     target = Path(path)
-    atomic_write_text(target, render_html(results))
+    atomic_write_text(target, render_html(results, rank_by))
     return target
 
 
@@ -107,13 +107,13 @@ def guides_view(items: list[dict[str, Any]]) -> list[dict[str, str]]:
             for kind, (title, text) in FIGURE_GUIDES.items() if f"guide-{kind}" in present]  # fmt: skip
 
 
-def _context(results: RunResults) -> dict[str, Any]:
+def _context(results: RunResults, rank_by: Sequence[str] | None = None) -> dict[str, Any]:
     counts = results.counts()
     pareto = [f for f in (pareto_figure(results), pareto_zoom_figure(results)) if f is not None]
     items = [_item(results, index, item) for index, item in enumerate(results.items)]
     data = dataset_view(results.dataset)
     toc = [("summary", "Results")]
-    ranking = _ranking_view(results)
+    ranking = _ranking_view(results, rank_by)
     if ranking is not None:
         toc.insert(0, ("ranking", "Ranking"))
     if pareto:
@@ -150,9 +150,9 @@ def _context(results: RunResults) -> dict[str, Any]:
     }
 
 
-def _ranking_view(results: RunResults) -> dict[str, Any] | None:
+def _ranking_view(results: RunResults, rank_by: Sequence[str] | None = None) -> dict[str, Any] | None:
     """The ranking by distance to retraining for the template (None where it cannot be computed)."""
-    ranked = rank(results)
+    ranked = rank(results, rank_by)
     if ranked is None or not ranked.items:
         return None
     anchors = {item.item_id: f"item-{index}" for index, item in enumerate(results.items)}

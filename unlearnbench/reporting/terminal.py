@@ -153,11 +153,11 @@ def _column_widths(results: RunResults, table: list[tuple[ItemResult, list[Cell]
     return widths
 
 
-def render_ranking(results: RunResults, limit: int = 10) -> Table | None:
+def render_ranking(results: RunResults, limit: int = 10, quantities: Sequence[str] | None = None) -> Table | None:
     """The ranking by distance to retraining (:mod:`unlearnbench.reporting.ranking`), best ``limit`` first."""
     from unlearnbench.reporting.ranking import distance_text, quantity_text, rank, tie_text
 
-    ranking = rank(results)
+    ranking = rank(results, quantities)
     if ranking is None or not ranking.items:
         return None
     shown = ranking.items[:limit]
@@ -287,9 +287,14 @@ class TerminalReporter:
     tracebacks, a line per finished progress task when the output is not a terminal).
     """
 
-    def __init__(self, console: Console | None = None, verbosity: int = 0, show_paired: bool = False) -> None:
+    def __init__(
+        self, console: Console | None = None, verbosity: int = 0, show_paired: bool = False,
+        rank_by: Sequence[str] | None = None,
+    ) -> None:  # fmt: skip
         self.console = console if console is not None else Console(highlight=False)
         self.verbosity = verbosity
+        #: The ranking's quantities (column keys); None: the default (see unlearnbench.reporting.ranking).
+        self.rank_by = rank_by
         #: Also print the table of paired differences to retrain (``--diff``).
         self.show_paired = show_paired
         self._lock = threading.Lock()
@@ -422,7 +427,7 @@ class TerminalReporter:
             for table in render_tables(results, self.console.width):
                 self.console.print()
                 self.console.print(table)
-            ranking = render_ranking(results)
+            ranking = render_ranking(results, quantities=self.rank_by)
             if ranking is not None:
                 self.console.print()
                 self.console.print(ranking)
