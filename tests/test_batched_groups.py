@@ -84,3 +84,33 @@ def test_the_retrain_rows_replicates_train_as_one_ensemble(tmp_path: Path, monke
                  "--output-dir", str(tmp_path / "out"), "-q"])  # fmt: skip
     assert code == 0
     assert sizes == [4, 3]  # the reference pool, then the row's replicates R ... R + S - 1
+
+
+@pytest.mark.parametrize("batching", ["sequential", "vmap"])
+def test_each_shadow_original_is_trained_once_even_without_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batching: str
+) -> None:
+    from unlearnbench.registry import merge_params
+    from unlearnbench.runner.shadows import shadow_artifacts
+
+    config = _config(tmp_path / "c", batching)
+    bench = build_bench(Config(**{**config.__dict__, "no_cache": True}), REGISTRY)
+    trained: list[int] = []
+    real_train, real_batched = bench_module.train, bench_module.train_batched
+
+    def count_train(*args: Any, **kwargs: Any) -> Any:
+        trained.append(1)
+        return real_train(*args, **kwargs)
+
+    def count_batched(models: Any, *args: Any, **kwargs: Any) -> Any:
+        trained.append(len(models))
+        return real_batched(models, *args, **kwargs)
+
+    monkeypatch.setattr(bench_module, "train", count_train)
+    monkeypatch.setattr(bench_module, "train_batched", count_batched)
+    entry = REGISTRY.methods["finetune"]
+    merged = merge_params(entry.cls, "fake", {"epochs": 1}, {})
+    artifacts = shadow_artifacts(bench, entry, entry.cls(), merged, shadows=2, replicates=1)
+    assert len(artifacts.shadow_outputs) == 2 and len(artifacts.target_retrained_outputs) == 1
+    # Two shadow originals and one held-out retrained model, each trained once (nothing read back from a cache).
+    assert sum(trained) == 3

@@ -372,7 +372,8 @@ class Bench:
         """Retrained models of ``seeds`` (e.g. the ``retrain`` row's replicates, held-out targets); under the
         ``vmap`` mode the uncached ones are trained together as one batched ensemble."""
         if self.oracle_batching == "vmap":
-            self._train_together("oracle", [seed for seed in seeds if seed not in self._oracles])
+            found = self._train_together("oracle", [seed for seed in seeds if seed not in self._oracles])
+            self._oracles.update(found)
         return [self.oracle(seed) for seed in seeds]
 
     def shadow_originals(self, seeds: Sequence[int]) -> list[TrainedModel]:
@@ -381,32 +382,33 @@ class Bench:
         if any(seed < SHADOW_SEED_BASE for seed in seeds):
             raise ValueError(f"shadow seeds start at {SHADOW_SEED_BASE}")
         if self.shadow_batching == "vmap":
-            self._train_together("original", list(seeds))
+            found = self._train_together("original", list(seeds))
+            return [found[seed] for seed in seeds]
         return [self.trained_original(seed, f"shadow original {seed - SHADOW_SEED_BASE}") for seed in seeds]
 
-    def _train_together(self, role: str, seeds: Sequence[int]) -> None:
-        """Train the uncached models of ``role`` and ``seeds`` as one batched ensemble and store each."""
+    def _train_together(self, role: str, seeds: Sequence[int]) -> dict[int, TrainedModel]:
+        """The models of ``role`` and ``seeds``: from the cache, the others trained as one batched ensemble
+        and stored."""
+        found: dict[int, TrainedModel] = {}
         missing: list[tuple[int, str]] = []
         for seed in seeds:
             key = self.model_key(role, seed)
             hit = self._cached_model(role, seed, key)
             if hit is not None:
-                if role == "oracle":
-                    self._oracles[seed] = hit
+                found[seed] = hit
             else:
                 missing.append((seed, key))
         if not missing:
-            return
+            return found
         models = [self.new_model(seed) for seed, _ in missing]
         name = "oracle" if role == "oracle" else "shadow original"
         label = f"{name}s {missing[0][0]}-{missing[-1][0]}" if len(missing) > 1 else f"{name} {missing[0][0]}"
-        seeds = [seed for seed, _ in missing]
+        trained = [seed for seed, _ in missing]
         data = self.data["retain"] if role == "oracle" else self.data["train"]
-        all_stats = train_batched(models, data, self.recipe_of(role), seeds, self.device, self.progress, label)
+        all_stats = train_batched(models, data, self.recipe_of(role), trained, self.device, self.progress, label)
         for (seed, key), model, stats in zip(missing, models, all_stats):
-            stored = self._store(role, seed, key, model, stats)
-            if role == "oracle":
-                self._oracles[seed] = stored
+            found[seed] = self._store(role, seed, key, model, stats)
+        return found
 
     def metric_key(self, spec: MetricSpec, output_keys: Sequence[str], oracle_count: int) -> str:
         """Content key of one metric's values: the metric's code, the evaluated outputs and the references."""

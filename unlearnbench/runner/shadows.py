@@ -81,16 +81,15 @@ def shadow_artifacts(
 
     Raises whatever the method raises on a shadow: the metric then gets an error cell with the reason.
     """
+    keys = [_shadow_key(bench, entry, merged, k) for k in range(shadows)]
+    hits = [bench.cache.load_outputs(key) for key in keys]
+    # The shadow originals still to unlearn, each trained once (together under the vmap mode).
+    missing = [k for k, hit in enumerate(hits) if hit is None]
+    starts = dict(zip(missing, bench.shadow_originals([SHADOW_SEED_BASE + k for k in missing]), strict=True))
     outputs: list[ModelOutputs] = []
-    keys: list[str] = []
-    # The shadow originals still to unlearn are trained first, together under the vmap mode.
-    missing = [k for k in range(shadows) if bench.cache.load_outputs(_shadow_key(bench, entry, merged, k)) is None]
-    bench.shadow_originals([SHADOW_SEED_BASE + k for k in missing])
-    for k in range(shadows):
-        key = _shadow_key(bench, entry, merged, k)
-        hit = bench.cache.load_outputs(key)
+    for k, (key, hit) in enumerate(zip(keys, hits, strict=True)):
         if hit is None:
-            start = shadow_original(bench, k)
+            start = starts[k]
             model, seconds = unlearn_once(bench, method, merged, SHADOW_SEED_BASE + k, start_state=start.state)
             result = bench.outputs_of(model)
             bench.cache.save_state(UNLEARNED_ROLE, key, state_dict_cpu(model), {"seconds": seconds, "shadow": k})
@@ -98,7 +97,6 @@ def shadow_artifacts(
         else:
             result = hit[0]
         outputs.append(result)
-        keys.append(key)
     targets = held_out_retrained(bench, replicates)
     return ShadowArtifacts(
         tuple(outputs), tuple(t.outputs for t in targets), tuple(keys + _target_keys(bench, replicates))
