@@ -450,7 +450,7 @@ class _Run:
         if self.target.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.target)
         return {
-            "epoch": epochs_done, "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "epoch": epochs_done, "model": self.model.state_dict(),  # serialised at once: no copy needed
             "optimizer": self.optimizer.state_dict(), "rng": rng, "steps": self.steps, "images": self.images,
             "last": self.last, "seconds": time.perf_counter() - self.start,
         }  # fmt: skip

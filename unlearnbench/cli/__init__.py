@@ -320,7 +320,9 @@ def _shortened(config: Config, registry: Registry, epochs: int) -> Config:
     """A smoke test's config: ``epochs`` for the retrained models and every method with an ``epochs`` default."""
     import dataclasses
 
-    oracle_recipe = {**config.oracle_recipe, "epochs": epochs} if "epochs" in config.oracle_recipe else {}
+    oracle_recipe = dict(config.oracle_recipe)
+    if "epochs" in oracle_recipe:  # the retrained models' own count (the base models' comes with --epochs)
+        oracle_recipe["epochs"] = epochs
     options = {name: dict(value) for name, value in config.method_options.items()}
     for name, entry in registry.methods.items():
         if "epochs" in getattr(entry.cls, "defaults", {}):
@@ -328,7 +330,7 @@ def _shortened(config: Config, registry: Registry, epochs: int) -> Config:
             table["defaults"] = {**dict(table.get("defaults", {})), "epochs": epochs}
             if table.get("grid"):
                 table["grid"] = []  # one item per method: a grid point would set its own epochs
-    return dataclasses.replace(config, oracle_recipe=oracle_recipe or config.oracle_recipe, method_options=options)
+    return dataclasses.replace(config, oracle_recipe=oracle_recipe, method_options=options)
 
 
 def _judge_file(name: str, results_path: Path) -> int:
